@@ -1,0 +1,98 @@
+import { stat } from "node:fs/promises";
+import { join } from "node:path";
+import { packFileName, STICK_FILES } from "../../stick-layout/format.js";
+import { SlotKind } from "../../stick-layout/keyslots.js";
+import { entryCountFor, manifestEntry, ZERO_CHUNK_ID } from "../../stick-layout/manifest.js";
+import { loadChunkIndex, loadManifest, readHeaderCopies, readKeySlots } from "../chunkstore/stick-files.js";
+
+export interface StickInfo {
+  stickId: string;
+  formatVersion: number;
+  headerSequence: number;
+  lineageId: string;
+  adminPublicKey: string;
+  createdAt: string;
+  policy: boolean;
+  base: {
+    version: number;
+    diskSize: number;
+    chunkSize: number;
+    chunks: { total: number; zero: number; referenced: number; unique: number };
+    /** Non-zero chunks referenced per chunk stored: what identical chunks saved. */
+    dedupRatio: number;
+    /** Plaintext of the unique chunks per byte stored in packs. */
+    compressionRatio: number;
+    storedBytes: number;
+    packs: number;
+  };
+  userDiskSize: number;
+  localDiskSize: number;
+  keyslots: { kind: "passphrase" | "recovery-key"; kdf?: string }[];
+  /** info reads without a passphrase, so the header MAC is not checked; `verify` does that. */
+  headerAuthenticated: false;
+}
+
+/** Describes a stick without unlocking it; the manifest signature is still checked against the pinned key. */
+export async function stickInfo(dir: string): Promise<StickInfo> {
+  const copies = await readHeaderCopies(dir);
+  const header = [...copies].sort((a, b) => b.header.sequence - a.header.sequence)[0]?.header;
+  if (header === undefined) throw new Error("readHeaderCopies returned no copy");
+  const slots = await readKeySlots(dir);
+  const manifest = await loadManifest(dir, header);
+  const index = await loadChunkIndex(dir, header);
+
+  const total = entryCountFor(manifest.diskSize, manifest.chunkSize);
+  let zero = 0;
+  for (let i = 0; i < total; i++) if (manifestEntry(manifest, i).equals(ZERO_CHUNK_ID)) zero += 1;
+  let storedBytes = 0;
+  for (let p = 0; p < index.packCount; p++) storedBytes += (await stat(join(dir, packFileName(p)))).size;
+  const referenced = total - zero;
+  return {
+    stickId: header.stickId.toString("hex"),
+    formatVersion: header.formatVersion,
+    headerSequence: header.sequence,
+    lineageId: header.lineageId.toString("hex"),
+    adminPublicKey: header.adminPublicKey.toString("base64"),
+    createdAt: new Date(header.createdMs).toISOString(),
+    policy: !header.policyDigest.every((b) => b === 0),
+    base: {
+      version: header.baseVersion,
+      diskSize: manifest.diskSize,
+      chunkSize: manifest.chunkSize,
+      chunks: { total, zero, referenced, unique: index.count },
+      dedupRatio: index.count === 0 ? 1 : referenced / index.count,
+      compressionRatio: storedBytes === 0 ? 1 : (index.count * manifest.chunkSize) / storedBytes,
+      storedBytes,
+      packs: index.packCount,
+    },
+    userDiskSize: header.userDiskSize,
+    localDiskSize: header.localDiskSize,
+    keyslots: slots.slots.map((s) =>
+      s.kind === SlotKind.passphrase
+        ? { kind: "passphrase", kdf: `argon2id m=${s.kdf.memoryKiB}KiB t=${s.kdf.passes} p=${s.kdf.parallelism}` }
+        : { kind: "recovery-key" },
+    ),
+    headerAuthenticated: false,
+  };
+}
+
+function mib(n: number): string {
+  return `${(n / 1024 / 1024).toFixed(1)} MiB`;
+}
+
+export function formatStickInfo(i: StickInfo): string {
+  const b = i.base;
+  return [
+    `stick ${i.stickId} (format ${i.formatVersion}, header sequence ${i.headerSequence}, made ${i.createdAt})`,
+    `admin key     ${i.adminPublicKey}`,
+    `lineage       ${i.lineageId}`,
+    `base version  ${b.version}: disk ${mib(b.diskSize)} in ${b.chunks.total} chunks of ${b.chunkSize / 1024} KiB`,
+    `chunks        ${b.chunks.zero} zero, ${b.chunks.referenced} with data, ${b.chunks.unique} stored`,
+    `ratios        dedup ${b.dedupRatio.toFixed(2)}x, compression ${b.compressionRatio.toFixed(2)}x`,
+    `stored        ${mib(b.storedBytes)} in ${b.packs} pack${b.packs === 1 ? "" : "s"}`,
+    `user disk     ${mib(i.userDiskSize)}; local disk ${mib(i.localDiskSize)}`,
+    `policy        ${i.policy ? STICK_FILES.policy : "none"}`,
+    `key slots     ${i.keyslots.map((k) => (k.kdf !== undefined ? `${k.kind} (${k.kdf})` : k.kind)).join(", ")}`,
+    `(header MAC not checked without a passphrase: run make-stick verify for that)`,
+  ].join("\n");
+}

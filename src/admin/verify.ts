@@ -1,0 +1,118 @@
+import type { IndexEntry } from "../../stick-layout/chunk-index.js";
+import { packFileName } from "../../stick-layout/format.js";
+import { entryCountFor, manifestEntry, ZERO_CHUNK_ID } from "../../stick-layout/manifest.js";
+import { wipeSecrets } from "../../stick-layout/secrets.js";
+import { ChunkDecodeError, decodeChunk } from "../chunkstore/chunk-codec.js";
+import { PackChunkStore } from "../chunkstore/pack-store.js";
+import {
+  authenticHeader,
+  loadChunkIndex,
+  loadManifest,
+  policyProblem,
+  readHeaderCopies,
+  readKeySlots,
+  unlock,
+  type Unlock,
+} from "../chunkstore/stick-files.js";
+import { StickvmError } from "../errors/errors.js";
+
+export interface BadChunk {
+  id: string;
+  pack: string;
+  offset: number;
+  problem: string;
+}
+
+export interface VerifyReport {
+  ok: boolean;
+  checks: { check: string; ok: boolean; problem?: string }[];
+  chunksChecked: number;
+  badChunks: BadChunk[];
+}
+
+/** A failure of the stick's data (reported), as opposed to a wrong passphrase or an I/O error (thrown). */
+function isStickFault(err: unknown): err is StickvmError {
+  return err instanceof StickvmError && ["INCOMPLETE_STICK", "CORRUPT_STICK", "CHUNK_MISSING", "CHUNK_INVALID"].includes(err.code);
+}
+
+/**
+ * Checks everything a stick's trust rests on: header MAC, policy digest, manifest signature
+ * against the pinned key, and that every chunk decrypts and hashes to its id. Every bad chunk
+ * is named with its pack and offset; the report's `ok` is false on any fault.
+ */
+export async function verifyStick(dir: string, how: Unlock, onProgress?: (done: number, total: number) => void): Promise<VerifyReport> {
+  const report: VerifyReport = { ok: false, checks: [], chunksChecked: 0, badChunks: [] };
+  const step = async <T>(check: string, run: () => Promise<T> | T): Promise<T | undefined> => {
+    try {
+      const v = await run();
+      report.checks.push({ check, ok: true });
+      return v;
+    } catch (err) {
+      if (!isStickFault(err)) throw err;
+      report.checks.push({ check, ok: false, problem: err.message });
+      return undefined;
+    }
+  };
+
+  const copies = await step("header readable", () => readHeaderCopies(dir));
+  const slots = await step("key slots readable", () => readKeySlots(dir));
+  if (copies === undefined || slots === undefined) return report;
+  const secrets = await unlock(slots, how);
+  try {
+    const header = await step("header MAC", () => authenticHeader(copies, secrets, slots));
+    if (header === undefined) return report;
+    await step("policy digest", async () => {
+      const problem = await policyProblem(dir, header);
+      if (problem !== undefined) throw new StickvmError("CORRUPT_STICK", problem);
+    });
+    const manifest = await step("manifest signature", () => loadManifest(dir, header));
+    const index = await step("chunk index", () => loadChunkIndex(dir, header));
+    if (manifest === undefined || index === undefined) return finish(report);
+
+    const store = new PackChunkStore(dir, index);
+    try {
+      const missing = new Set<string>();
+      for (let i = 0; i < entryCountFor(manifest.diskSize, manifest.chunkSize); i++) {
+        const id = manifestEntry(manifest, i);
+        if (!id.equals(ZERO_CHUNK_ID) && index.find(id) === undefined) missing.add(id.toString("hex"));
+      }
+      for (const id of missing) report.badChunks.push({ id, pack: "-", offset: -1, problem: "the manifest names it but no pack holds it" });
+
+      // Pack order, so the stick is read front to back.
+      const entries: IndexEntry[] = [...index.entries()].sort((a, b) => a.pack - b.pack || a.offset - b.offset);
+      for (const e of entries) {
+        try {
+          decodeChunk(secrets, e.id, await store.readAt(e.id, e), manifest.chunkSize);
+        } catch (err) {
+          const problem = err instanceof ChunkDecodeError ? err.message : isStickFault(err) ? err.message : undefined;
+          if (problem === undefined) throw err;
+          report.badChunks.push({ id: e.id.toString("hex"), pack: packFileName(e.pack), offset: e.offset, problem });
+        }
+        report.chunksChecked += 1;
+        onProgress?.(report.chunksChecked, entries.length);
+      }
+    } finally {
+      await store.close();
+    }
+    report.checks.push({
+      check: "chunks",
+      ok: report.badChunks.length === 0,
+      ...(report.badChunks.length > 0 ? { problem: `${report.badChunks.length} bad or missing chunks` } : {}),
+    });
+    return finish(report);
+  } finally {
+    wipeSecrets(secrets);
+  }
+}
+
+function finish(report: VerifyReport): VerifyReport {
+  report.ok = report.checks.every((c) => c.ok) && report.badChunks.length === 0;
+  return report;
+}
+
+export function formatVerifyReport(r: VerifyReport): string {
+  const lines = r.checks.map((c) => `${c.ok ? "ok  " : "FAIL"} ${c.check}${c.problem !== undefined ? `: ${c.problem}` : ""}`);
+  for (const b of r.badChunks) lines.push(`bad chunk ${b.id} in ${b.pack}${b.offset >= 0 ? ` at offset ${b.offset}` : ""}: ${b.problem}`);
+  lines.push(r.ok ? `stick is good: ${r.chunksChecked} chunks checked` : "stick is DAMAGED");
+  return lines.join("\n");
+}

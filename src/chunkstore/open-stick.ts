@@ -1,0 +1,65 @@
+import type { StickHeader } from "../../stick-layout/header.js";
+import type { Manifest } from "../../stick-layout/manifest.js";
+import { wipeSecrets, type StickSecrets } from "../../stick-layout/secrets.js";
+import { CorruptStickError } from "../errors/errors.js";
+import { BaseImage } from "./base-image.js";
+import { describeLocation, PackChunkStore } from "./pack-store.js";
+import {
+  authenticHeader,
+  loadChunkIndex,
+  loadManifest,
+  policyProblem,
+  readHeaderCopies,
+  readKeySlots,
+  unlock,
+  type Unlock,
+} from "./stick-files.js";
+
+export interface OpenStick {
+  dir: string;
+  header: StickHeader;
+  manifest: Manifest;
+  secrets: StickSecrets;
+  store: PackChunkStore;
+  base: BaseImage;
+  /** Closes the packs and overwrites the keys in memory. */
+  close(): Promise<void>;
+}
+
+/**
+ * The library entry point: unlock a stick, authenticate its header, check its signed manifest
+ * against the pinned admin key, and give access to the base image.
+ */
+export async function openStick(dir: string, how: Unlock): Promise<OpenStick> {
+  const copies = await readHeaderCopies(dir);
+  const slots = await readKeySlots(dir);
+  const secrets = await unlock(slots, how);
+  try {
+    const header = authenticHeader(copies, secrets, slots);
+    const problem = await policyProblem(dir, header);
+    if (problem !== undefined) throw new CorruptStickError(problem);
+    const manifest = await loadManifest(dir, header);
+    const index = await loadChunkIndex(dir, header);
+    const store = new PackChunkStore(dir, index);
+    const where = (id: Buffer): string => {
+      const loc = store.locate(id);
+      return loc === undefined ? "no pack" : describeLocation(loc);
+    };
+    const base = new BaseImage(manifest, store, secrets, where);
+    return {
+      dir,
+      header,
+      manifest,
+      secrets,
+      store,
+      base,
+      close: async () => {
+        await store.close();
+        wipeSecrets(secrets);
+      },
+    };
+  } catch (err) {
+    wipeSecrets(secrets);
+    throw err;
+  }
+}

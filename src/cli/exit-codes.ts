@@ -1,0 +1,40 @@
+import type { ErrorCode } from "../errors/errors.js";
+
+/** Process exit codes, documented in README.md ("Exit codes"). */
+export const EXIT = {
+  ok: 0,
+  failure: 1,
+  usage: 2,
+  badInput: 3,
+  wrongPassphrase: 4,
+  damagedStick: 5,
+  noSpace: 6,
+  missingTool: 7,
+  interrupted: 130,
+} as const;
+
+export function exitCodeFor(code: ErrorCode): number {
+  switch (code) {
+    case "USAGE":
+    case "OUTPUT_NOT_EMPTY":
+      return EXIT.usage;
+    case "BAD_IMAGE":
+    case "BAD_KEY_FILE":
+      return EXIT.badInput;
+    case "WRONG_PASSPHRASE":
+      return EXIT.wrongPassphrase;
+    case "INCOMPLETE_STICK":
+    case "CORRUPT_STICK":
+    case "CHUNK_MISSING":
+    case "CHUNK_INVALID":
+      return EXIT.damagedStick;
+    case "NO_SPACE":
+      return EXIT.noSpace;
+    case "MISSING_TOOL":
+      return EXIT.missingTool;
+    case "INTERRUPTED":
+      return EXIT.interrupted;
+    case "IO":
+      return EXIT.failure;
+  }
+}

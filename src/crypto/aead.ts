@@ -1,0 +1,37 @@
+import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
+
+// AES-256-GCM from Node's crypto (native, ~1.8 GB/s here). Sealed form: nonce || ciphertext || tag.
+export const AEAD_KEY_BYTES = 32;
+export const AEAD_NONCE_BYTES = 12;
+export const AEAD_TAG_BYTES = 16;
+export const AEAD_OVERHEAD = AEAD_NONCE_BYTES + AEAD_TAG_BYTES;
+
+export class AeadAuthError extends Error {
+  constructor() {
+    super("authentication failed");
+  }
+}
+
+export function seal(key: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Buffer {
+  const nonce = randomBytes(AEAD_NONCE_BYTES);
+  const cipher = createCipheriv("aes-256-gcm", key, nonce);
+  cipher.setAAD(aad);
+  const body = cipher.update(plaintext);
+  const final = cipher.final();
+  return Buffer.concat([nonce, body, final, cipher.getAuthTag()]);
+}
+
+export function open(key: Uint8Array, sealed: Uint8Array, aad: Uint8Array): Buffer {
+  if (sealed.length < AEAD_OVERHEAD) throw new AeadAuthError();
+  const nonce = sealed.subarray(0, AEAD_NONCE_BYTES);
+  const tag = sealed.subarray(sealed.length - AEAD_TAG_BYTES);
+  const body = sealed.subarray(AEAD_NONCE_BYTES, sealed.length - AEAD_TAG_BYTES);
+  const decipher = createDecipheriv("aes-256-gcm", key, nonce);
+  decipher.setAAD(aad);
+  decipher.setAuthTag(tag);
+  try {
+    return Buffer.concat([decipher.update(body), decipher.final()]);
+  } catch {
+    throw new AeadAuthError();
+  }
+}

@@ -1,0 +1,106 @@
+// Typed errors. Each carries a stable code; exit codes are chosen from the code in
+// src/cli/exit-codes.ts and NBD error numbers (later) in one mapping of their own.
+
+export type ErrorCode =
+  | "USAGE"
+  | "BAD_IMAGE"
+  | "MISSING_TOOL"
+  | "OUTPUT_NOT_EMPTY"
+  | "WRONG_PASSPHRASE"
+  | "BAD_KEY_FILE"
+  | "INCOMPLETE_STICK"
+  | "CORRUPT_STICK"
+  | "CHUNK_MISSING"
+  | "CHUNK_INVALID"
+  | "NO_SPACE"
+  | "INTERRUPTED"
+  | "IO";
+
+export class StickvmError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+export class UsageError extends StickvmError {
+  constructor(message: string) {
+    super("USAGE", message);
+  }
+}
+
+export class BadImageError extends StickvmError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("BAD_IMAGE", message, options);
+  }
+}
+
+export class MissingToolError extends StickvmError {
+  constructor(tool: string, debianPackage: string, purpose: string) {
+    super(
+      "MISSING_TOOL",
+      `${tool} is needed to ${purpose} but was not found on PATH; install it (Debian/Ubuntu: apt-get install ${debianPackage})`,
+    );
+  }
+}
+
+export class WrongPassphraseError extends StickvmError {
+  constructor(what = "passphrase") {
+    super("WRONG_PASSPHRASE", `wrong ${what}: no key slot of this stick opens with it (nothing was changed)`);
+  }
+}
+
+export class BadKeyFileError extends StickvmError {
+  constructor(path: string, why: string) {
+    super("BAD_KEY_FILE", `${path} is not a stickvm admin key: ${why}`);
+  }
+}
+
+export class IncompleteStickError extends StickvmError {
+  constructor(message: string) {
+    super("INCOMPLETE_STICK", message);
+  }
+}
+
+export class CorruptStickError extends StickvmError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("CORRUPT_STICK", message, options);
+  }
+}
+
+/** A chunk id that the store does not hold. Caches fall through to the next store on this one only. */
+export class ChunkMissingError extends StickvmError {
+  constructor(idHex: string) {
+    super("CHUNK_MISSING", `chunk ${idHex} is not in the chunk store`);
+  }
+}
+
+/** A chunk whose bytes are there but do not decrypt, decompress or hash to its id. */
+export class ChunkInvalidError extends StickvmError {
+  constructor(idHex: string, where: string, why: string) {
+    super("CHUNK_INVALID", `chunk ${idHex} at ${where} is damaged: ${why}`);
+  }
+}
+
+export class NoSpaceError extends StickvmError {
+  constructor(path: string, options?: { cause?: unknown }) {
+    super("NO_SPACE", `no space left on the device that holds ${path}`, options);
+  }
+}
+
+export class InterruptedError extends StickvmError {
+  constructor(what: string) {
+    super("INTERRUPTED", `${what} was interrupted`);
+  }
+}
+
+/** Wraps a Node system error from a file operation into a typed error with the path in its message. */
+export function fileError(err: unknown, action: string, path: string): StickvmError {
+  if (err instanceof StickvmError) return err;
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  if (code === "ENOSPC" || code === "EDQUOT") return new NoSpaceError(path, { cause: err });
+  const reason = err instanceof Error ? err.message : String(err);
+  return new StickvmError("IO", `could not ${action} ${path}: ${reason}`, { cause: err });
+}

@@ -1,0 +1,37 @@
+import { open } from "node:fs/promises";
+import { fileError } from "../errors/errors.js";
+
+/** Creates a new file (never overwrites), writes it whole and syncs it before returning. */
+export async function writeNewFileDurably(path: string, data: Uint8Array | string, mode = 0o644): Promise<void> {
+  let fh;
+  try {
+    fh = await open(path, "wx", mode);
+  } catch (err) {
+    throw fileError(err, "create", path);
+  }
+  try {
+    await fh.writeFile(data);
+    await fh.sync();
+  } catch (err) {
+    throw fileError(err, "write", path);
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Syncs a folder so that the names created in it survive a power cut (a no-op where folders cannot be opened). */
+export async function syncFolder(path: string): Promise<void> {
+  let fh;
+  try {
+    fh = await open(path, "r");
+  } catch {
+    return;
+  }
+  try {
+    await fh.sync();
+  } catch {
+    // some file systems (and Windows) refuse to sync a folder; the files themselves are synced
+  } finally {
+    await fh.close();
+  }
+}

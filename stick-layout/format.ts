@@ -1,0 +1,46 @@
+// Names and numbers of format version 1, as FORMAT.md gives them.
+
+export const FORMAT_VERSION = 1;
+
+/** Files and folders of a stick, relative to its root (FORMAT.md "Folder tree"). */
+export const STICK_FILES = {
+  header: "stick.hdr",
+  keyslots: "keyslots.bin",
+  policy: "policy.json",
+  baseDir: "base",
+  chunksDir: "chunks",
+} as const;
+
+export function manifestFileName(baseVersion: number): string {
+  return `${STICK_FILES.baseDir}/manifest-${baseVersion.toString().padStart(8, "0")}.bin`;
+}
+
+export function indexFileName(baseVersion: number): string {
+  return `${STICK_FILES.chunksDir}/index-${baseVersion.toString().padStart(8, "0")}.bin`;
+}
+
+export function packFileName(packNumber: number): string {
+  return `${STICK_FILES.chunksDir}/pack-${packNumber.toString().padStart(8, "0")}.svp`;
+}
+
+export const STICK_ID_BYTES = 16;
+export const LINEAGE_ID_BYTES = 16;
+export const CHUNK_ID_BYTES = 32;
+export const DIGEST_BYTES = 32;
+export const SECTOR_BYTES = 512;
+
+/** Chunk sizes a stick may use: powers of two in this range (FORMAT.md "Chunks"). */
+export const MIN_CHUNK_SIZE = 4 * 1024;
+export const MAX_CHUNK_SIZE = 4 * 1024 * 1024;
+export const DEFAULT_CHUNK_SIZE = 64 * 1024;
+
+/** Packs stay well under FAT32's 4 GiB file limit. */
+export const DEFAULT_PACK_LIMIT = 512 * 1024 * 1024;
+export const MAX_PACK_LIMIT = 2 * 1024 * 1024 * 1024;
+
+export function chunkSizeProblem(size: number): string | undefined {
+  if (!Number.isInteger(size) || size < MIN_CHUNK_SIZE || size > MAX_CHUNK_SIZE || (size & (size - 1)) !== 0) {
+    return `chunk size must be a power of two from ${MIN_CHUNK_SIZE} to ${MAX_CHUNK_SIZE} bytes, got ${size}`;
+  }
+  return undefined;
+}

@@ -1,0 +1,119 @@
+import { equalBytes, hmacSha256, sha256 } from "../src/crypto/hash.js";
+import { ED25519_PUBLIC_BYTES } from "../src/crypto/signing.js";
+import { ByteReader, ByteWriter, LayoutError } from "../src/util/bytes.js";
+import { DIGEST_BYTES, FORMAT_VERSION, LINEAGE_ID_BYTES, STICK_ID_BYTES } from "./format.js";
+
+// The stick header (FORMAT.md "Stick header"): two 4096-byte copies in stick.hdr.
+export const HEADER_MAGIC = Buffer.from("STICKVM\0", "latin1");
+export const HEADER_COPY_BYTES = 4096;
+export const HEADER_FILE_BYTES = 2 * HEADER_COPY_BYTES;
+const MAC_OFFSET = 176;
+const CHECKSUM_OFFSET = MAC_OFFSET + DIGEST_BYTES;
+const USED_BYTES = CHECKSUM_OFFSET + DIGEST_BYTES;
+
+export interface StickHeader {
+  formatVersion: number;
+  sequence: number;
+  stickId: Buffer;
+  lineageId: Buffer;
+  adminPublicKey: Buffer;
+  /** SHA-256 of policy.json, or 32 zero bytes when the stick has no policy file. */
+  policyDigest: Buffer;
+  baseVersion: number;
+  userDiskSize: number;
+  localDiskSize: number;
+  createdMs: number;
+  /** SHA-256 of the current base manifest file: a stick cannot be rolled back to an older signed manifest. */
+  manifestDigest: Buffer;
+}
+
+function body(h: StickHeader): Buffer {
+  return new ByteWriter()
+    .bytes(HEADER_MAGIC)
+    .u16(h.formatVersion)
+    .zeros(2)
+    .u32(h.sequence)
+    .bytes(h.stickId)
+    .bytes(h.lineageId)
+    .bytes(h.adminPublicKey)
+    .bytes(h.policyDigest)
+    .u32(h.baseVersion)
+    .zeros(4)
+    .u64(h.userDiskSize)
+    .u64(h.localDiskSize)
+    .u64(h.createdMs)
+    .bytes(h.manifestDigest)
+    .finish();
+}
+
+/** One 4096-byte copy: body || MAC || checksum || zero padding. */
+export function encodeHeaderCopy(h: StickHeader, macKey: Uint8Array): Buffer {
+  const b = body(h);
+  if (b.length !== MAC_OFFSET) throw new Error(`header body is ${b.length} bytes, expected ${MAC_OFFSET}`);
+  const withMac = Buffer.concat([b, hmacSha256(macKey, b)]);
+  const out = Buffer.alloc(HEADER_COPY_BYTES);
+  Buffer.concat([withMac, sha256(withMac)]).copy(out);
+  return out;
+}
+
+export interface ParsedHeaderCopy {
+  header: StickHeader;
+  mac: Buffer;
+  macked: Buffer;
+}
+
+/** Parses one copy; checks magic, version, checksum and padding, not the MAC (that needs the key). */
+export function parseHeaderCopy(copy: Buffer): ParsedHeaderCopy {
+  const r = new ByteReader(copy, "stick header");
+  r.expect(HEADER_MAGIC);
+  const formatVersion = r.u16();
+  if (formatVersion !== FORMAT_VERSION) {
+    throw new LayoutError(`stick header: format version ${formatVersion} is not supported (this stickvm reads version ${FORMAT_VERSION})`);
+  }
+  r.zeros(2);
+  const sequence = r.u32();
+  const stickId = r.bytes(STICK_ID_BYTES);
+  const lineageId = r.bytes(LINEAGE_ID_BYTES);
+  const adminPublicKey = r.bytes(ED25519_PUBLIC_BYTES);
+  const policyDigest = r.bytes(DIGEST_BYTES);
+  const baseVersion = r.u32();
+  r.zeros(4);
+  const header: StickHeader = {
+    formatVersion,
+    sequence,
+    stickId,
+    lineageId,
+    adminPublicKey,
+    policyDigest,
+    baseVersion,
+    userDiskSize: r.u64(),
+    localDiskSize: r.u64(),
+    createdMs: r.u64(),
+    manifestDigest: r.bytes(DIGEST_BYTES),
+  };
+  const mac = r.bytes(DIGEST_BYTES);
+  const checksum = r.bytes(DIGEST_BYTES);
+  const macked = copy.subarray(0, MAC_OFFSET);
+  if (!sha256(copy.subarray(0, CHECKSUM_OFFSET)).equals(checksum)) throw new LayoutError("stick header: checksum mismatch");
+  r.zeros(HEADER_COPY_BYTES - USED_BYTES);
+  return { header, mac, macked };
+}
+
+export function headerMacValid(parsed: ParsedHeaderCopy, macKey: Uint8Array): boolean {
+  return equalBytes(hmacSha256(macKey, parsed.macked), parsed.mac);
+}
+
+/** Both copies, each parsed or the reason it could not be. */
+export function parseHeaderFile(file: Buffer): (ParsedHeaderCopy | LayoutError)[] {
+  if (file.length !== HEADER_FILE_BYTES) {
+    return [new LayoutError(`stick header file is ${file.length} bytes, expected ${HEADER_FILE_BYTES}`)];
+  }
+  return [0, 1].map((i) => {
+    try {
+      return parseHeaderCopy(file.subarray(i * HEADER_COPY_BYTES, (i + 1) * HEADER_COPY_BYTES));
+    } catch (err) {
+      if (err instanceof LayoutError) return err;
+      throw err;
+    }
+  });
+}
