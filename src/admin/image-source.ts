@@ -93,6 +93,14 @@ class QemuImgSource implements ImageSource {
   ) {}
 
   static async open(path: string, format: DiskFormat): Promise<QemuImgSource> {
+    // QEMU reads clusters past the end of a truncated file as zeros, so a truncated image
+    // would convert "successfully"; `qemu-img check` notices. Exit 3 is leaked clusters
+    // (harmless), 63 is a format without a check.
+    const check = await runTool("qemu-img", ["check", "-f", format, path], QEMU_IMG);
+    if (check.code !== 0 && check.code !== 3 && check.code !== 63) {
+      const firstError = check.stderr.split("\n").find((l) => l.startsWith("ERROR")) ?? check.stderr;
+      throw qemuImgProblem(path, firstError.length > 0 ? firstError : `qemu-img check found ${check.stdout.split("\n").find((l) => /errors? (was|were) found/.test(l)) ?? "errors"}`);
+    }
     const info = await runTool("qemu-img", ["info", "--output=json", "-f", format, path], QEMU_IMG);
     if (info.code !== 0) throw qemuImgProblem(path, info.stderr);
     const size = (JSON.parse(info.stdout) as { "virtual-size"?: unknown })["virtual-size"];
