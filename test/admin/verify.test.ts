@@ -59,9 +59,11 @@ test("verify", async (t) => {
     const r = await verify(s);
     assert.equal(r.ok, false);
     assert.equal(r.badChunks.length, 1);
-    assert.equal(r.badChunks[0]?.id, second.id.toString("hex"));
-    assert.equal(r.badChunks[0]?.pack, packFileName(0));
-    assert.equal(r.badChunks[0]?.offset, second.offset);
+    const [bad] = r.badChunks;
+    assert.ok(bad);
+    assert.equal(bad.id, second.id.toString("hex"));
+    assert.equal(bad.pack, packFileName(0));
+    assert.equal(bad.offset, second.offset);
   });
 
   await t.test("names the chunks lost to a truncated pack", async (t) => {
