@@ -88,7 +88,7 @@ export class ChunkIndex {
     for (let i = 0; i < count; i++) {
       const e = index.entryAt(i);
       if (i > 0 && Buffer.compare(index.idAt(i - 1), e.id) >= 0) throw new LayoutError("chunk index: entries are not sorted by id");
-      if (e.pack >= packCount || e.offset < PACK_HEADER_BYTES || e.length <= RECORD_HEAD_BYTES) {
+      if (e.pack >= packCount || e.offset < PACK_HEADER_BYTES || !Number.isSafeInteger(e.offset) || e.length <= RECORD_HEAD_BYTES) {
         throw new LayoutError(`chunk index: entry ${i} points outside the packs`);
       }
     }

@@ -34,6 +34,9 @@ export const MIN_CHUNK_SIZE = 4 * 1024;
 export const MAX_CHUNK_SIZE = 4 * 1024 * 1024;
 export const DEFAULT_CHUNK_SIZE = 64 * 1024;
 
+/** A manifest of at most 1 GiB (32 bytes an entry): 2 TiB of disk at 64 KiB chunks. */
+export const MAX_MANIFEST_ENTRIES = 32 * 1024 * 1024;
+
 /** Packs stay well under FAT32's 4 GiB file limit. */
 export const DEFAULT_PACK_LIMIT = 512 * 1024 * 1024;
 export const MAX_PACK_LIMIT = 2 * 1024 * 1024 * 1024;

@@ -1,7 +1,7 @@
 import { equalBytes, hmacSha256, sha256 } from "../src/crypto/hash.js";
 import { ED25519_PUBLIC_BYTES } from "../src/crypto/signing.js";
 import { ByteReader, ByteWriter, LayoutError } from "../src/util/bytes.js";
-import { DIGEST_BYTES, FORMAT_VERSION, LINEAGE_ID_BYTES, STICK_ID_BYTES } from "./format.js";
+import { DIGEST_BYTES, FORMAT_VERSION, LINEAGE_ID_BYTES, SECTOR_BYTES, STICK_ID_BYTES } from "./format.js";
 
 // The stick header (FORMAT.md "Stick header"): two 4096-byte copies in stick.hdr.
 export const HEADER_MAGIC = Buffer.from("STICKVM\0", "latin1");
@@ -10,6 +10,13 @@ export const HEADER_FILE_BYTES = 2 * HEADER_COPY_BYTES;
 const MAC_OFFSET = 176;
 const CHECKSUM_OFFSET = MAC_OFFSET + DIGEST_BYTES;
 const USED_BYTES = CHECKSUM_OFFSET + DIGEST_BYTES;
+
+/** A header of a later format version: the stick is not damaged, this stickvm is too old. */
+export class NewerFormatError extends LayoutError {
+  constructor(version: number) {
+    super(`its format version is ${version}; this stickvm reads version ${FORMAT_VERSION}`);
+  }
+}
 
 export interface StickHeader {
   formatVersion: number;
@@ -62,14 +69,17 @@ export interface ParsedHeaderCopy {
   macked: Buffer;
 }
 
-/** Parses one copy; checks magic, version, checksum and padding, not the MAC (that needs the key). */
+/** Parses one copy; checks magic, checksum, version and padding, not the MAC (that needs the key). */
 export function parseHeaderCopy(copy: Buffer): ParsedHeaderCopy {
   const r = new ByteReader(copy, "stick header");
   r.expect(HEADER_MAGIC);
-  const formatVersion = r.u16();
-  if (formatVersion !== FORMAT_VERSION) {
-    throw new LayoutError(`stick header: format version ${formatVersion} is not supported (this stickvm reads version ${FORMAT_VERSION})`);
+  // the checksum first, so a damaged version field reads as damage, not as a newer format
+  if (copy.length !== HEADER_COPY_BYTES || !sha256(copy.subarray(0, CHECKSUM_OFFSET)).equals(copy.subarray(CHECKSUM_OFFSET, USED_BYTES))) {
+    throw new LayoutError("stick header: checksum mismatch");
   }
+  const formatVersion = r.u16();
+  if (formatVersion > FORMAT_VERSION) throw new NewerFormatError(formatVersion);
+  if (formatVersion !== FORMAT_VERSION) throw new LayoutError(`stick header: format version ${formatVersion} is not supported`);
   r.zeros(2);
   const sequence = r.u32();
   const stickId = r.bytes(STICK_ID_BYTES);
@@ -92,11 +102,12 @@ export function parseHeaderCopy(copy: Buffer): ParsedHeaderCopy {
     manifestDigest: r.bytes(DIGEST_BYTES),
   };
   const mac = r.bytes(DIGEST_BYTES);
-  const checksum = r.bytes(DIGEST_BYTES);
-  const macked = copy.subarray(0, MAC_OFFSET);
-  if (!sha256(copy.subarray(0, CHECKSUM_OFFSET)).equals(checksum)) throw new LayoutError("stick header: checksum mismatch");
+  r.bytes(DIGEST_BYTES); // the checksum, checked above
   r.zeros(HEADER_COPY_BYTES - USED_BYTES);
-  return { header, mac, macked };
+  for (const [name, size] of [["user disk size", header.userDiskSize], ["local disk size", header.localDiskSize]] as const) {
+    if (size % SECTOR_BYTES !== 0) throw new LayoutError(`stick header: ${name} ${size} is not a multiple of ${SECTOR_BYTES}`);
+  }
+  return { header, mac, macked: copy.subarray(0, MAC_OFFSET) };
 }
 
 export function headerMacValid(parsed: ParsedHeaderCopy, macKey: Uint8Array): boolean {

@@ -113,11 +113,17 @@ export function parseKeySlots(buf: Buffer): KeySlotsFile {
     const salt = r.bytes(SALT_BYTES);
     const sealedSecrets = r.bytes(SEALED_SECRETS_BYTES);
     r.zeros(KEYSLOT_BYTES - SLOT_HEAD_BYTES - SEALED_SECRETS_BYTES);
-    if (kind === SlotKind.empty) continue;
+    const slotBytes = buf.subarray(FILE_HEAD_BYTES + i * KEYSLOT_BYTES, FILE_HEAD_BYTES + (i + 1) * KEYSLOT_BYTES);
+    if (kind === SlotKind.empty) {
+      if (slotBytes.some((b) => b !== 0)) throw new LayoutError(`key slot ${i}: an empty slot must be all zeros`);
+      continue;
+    }
     if (kind !== SlotKind.passphrase && kind !== SlotKind.recoveryKey) throw new LayoutError(`key slot ${i}: unknown kind ${kind}`);
     if (kind === SlotKind.passphrase) {
       const problem = argon2ParamsProblem(kdf);
       if (problem !== undefined) throw new LayoutError(`key slot ${i}: ${problem}`);
+    } else if (kdf.memoryKiB !== 0 || kdf.passes !== 0 || kdf.parallelism !== 0) {
+      throw new LayoutError(`key slot ${i}: a recovery-key slot has no argon2id parameters`);
     }
     slots.push({ kind, kdf, salt, sealedSecrets });
   }

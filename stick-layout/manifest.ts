@@ -1,6 +1,6 @@
 import { ED25519_PUBLIC_BYTES, ED25519_SIGNATURE_BYTES, signBytes, verifySignature, type SigningKeyPair } from "../src/crypto/signing.js";
 import { ByteReader, ByteWriter, LayoutError } from "../src/util/bytes.js";
-import { CHUNK_ID_BYTES, chunkSizeProblem, LINEAGE_ID_BYTES, SECTOR_BYTES } from "./format.js";
+import { CHUNK_ID_BYTES, chunkSizeProblem, LINEAGE_ID_BYTES, MAX_MANIFEST_ENTRIES, SECTOR_BYTES } from "./format.js";
 
 // A signed base manifest (FORMAT.md "Base manifest").
 export const MANIFEST_MAGIC = Buffer.from("SVMMANI\0", "latin1");
@@ -75,6 +75,7 @@ export function parseManifest(buf: Buffer): ParsedManifest {
   const problem = chunkSizeProblem(chunkSize);
   if (problem !== undefined) throw new LayoutError(`base manifest: ${problem}`);
   if (diskSize === 0 || diskSize % SECTOR_BYTES !== 0) throw new LayoutError(`base manifest: disk size ${diskSize} is not a positive multiple of ${SECTOR_BYTES}`);
+  if (count > MAX_MANIFEST_ENTRIES) throw new LayoutError(`base manifest: ${count} entries, more than the ${MAX_MANIFEST_ENTRIES} a stick may have`);
   if (count !== entryCountFor(diskSize, chunkSize)) throw new LayoutError(`base manifest: ${count} entries do not cover ${diskSize} bytes`);
   if (r.remaining !== count * CHUNK_ID_BYTES + ED25519_SIGNATURE_BYTES) {
     throw new LayoutError(`base manifest is ${buf.length} bytes, expected ${MANIFEST_HEAD_BYTES + count * CHUNK_ID_BYTES + ED25519_SIGNATURE_BYTES}`);

@@ -49,7 +49,9 @@ export function formatRecoveryKey(key: Uint8Array): string {
 export function parseRecoveryKey(text: string): Buffer | undefined {
   const compact = text.toUpperCase().replace(/[\s-]/g, "");
   if (!compact.startsWith(PREFIX)) return undefined;
-  const raw = unbase32(compact.slice(PREFIX.length));
+  const body = compact.slice(PREFIX.length);
+  if (body.length !== Math.ceil(((RECOVERY_KEY_BYTES + CHECK_BYTES) * 8) / 5)) return undefined;
+  const raw = unbase32(body);
   if (raw?.length !== RECOVERY_KEY_BYTES + CHECK_BYTES) return undefined;
   const key = raw.subarray(0, RECOVERY_KEY_BYTES);
   return sha256(key).subarray(0, CHECK_BYTES).equals(raw.subarray(RECOVERY_KEY_BYTES)) ? Buffer.from(key) : undefined;

@@ -1,15 +1,18 @@
 import { randomBytes } from "node:crypto";
-import { mkdir, readdir, readFile, rm, rmdir } from "node:fs/promises";
+import { mkdir, readdir, readFile, rm, rmdir, stat } from "node:fs/promises";
 import { join } from "node:path";
-import { chunkSizeProblem, DEFAULT_PACK_LIMIT, FORMAT_VERSION, indexFileName, manifestFileName, MAX_PACK_LIMIT, SECTOR_BYTES, STICK_FILES, STICK_ID_BYTES } from "../../stick-layout/format.js";
+import { chunkSizeProblem, DEFAULT_PACK_LIMIT, MAX_MANIFEST_ENTRIES, FORMAT_VERSION, indexFileName, manifestFileName, MAX_PACK_LIMIT, SECTOR_BYTES, STICK_FILES, STICK_ID_BYTES } from "../../stick-layout/format.js";
 import { encodeHeaderCopy, type StickHeader } from "../../stick-layout/header.js";
 import { encodeKeySlots, makeSlot } from "../../stick-layout/keyslots.js";
 import { encodeSignedManifest, entryCountFor, type Manifest } from "../../stick-layout/manifest.js";
 import { formatRecoveryKey, RECOVERY_KEY_BYTES } from "../../stick-layout/recovery-key.js";
 import { lineageIdFor, newStickSecrets, wipeSecrets } from "../../stick-layout/secrets.js";
 import { ChunkPipeline } from "./chunk-pipeline.js";
+import { DedupTable } from "./dedup-table.js";
 import type { BatchResult } from "./chunk-worker.js";
+import { maxRecordLength } from "../chunkstore/pack-store.js";
 import { PackWriter } from "../chunkstore/pack-writer.js";
+import { PACK_HEADER_BYTES } from "../../stick-layout/pack.js";
 import { sha256 } from "../crypto/hash.js";
 import { ARGON2_DEFAULT, argon2ParamsProblem, type Argon2Params } from "../crypto/kdf.js";
 import { fileError, InterruptedError, StickvmError, UsageError } from "../errors/errors.js";
@@ -71,8 +74,9 @@ function checkOptions(o: BuildOptions): void {
     if (!Number.isSafeInteger(v) || v < 0 || v % SECTOR_BYTES !== 0) throw new UsageError(`${name} must be a multiple of ${SECTOR_BYTES} bytes`);
   }
   if (!Number.isInteger(o.compressionLevel) || o.compressionLevel < 1 || o.compressionLevel > 9) throw new UsageError("compression level must be 1..9");
-  if (!Number.isInteger(o.packLimit) || o.packLimit < 1024 * 1024 || o.packLimit > MAX_PACK_LIMIT) {
-    throw new UsageError(`pack size limit must be from 1 MiB to ${MAX_PACK_LIMIT} bytes`);
+  const minPack = Math.max(1024 * 1024, PACK_HEADER_BYTES + maxRecordLength(o.chunkSize));
+  if (!Number.isInteger(o.packLimit) || o.packLimit < minPack || o.packLimit > MAX_PACK_LIMIT) {
+    throw new UsageError(`pack size limit must be from ${minPack} bytes (one chunk) to ${MAX_PACK_LIMIT} bytes`);
   }
   if (!Number.isInteger(o.threads) || o.threads < 1 || o.threads > 64) throw new UsageError("threads must be 1..64");
   if (o.passphrase.length === 0) throw new UsageError("the passphrase is empty");
@@ -132,9 +136,16 @@ async function readPolicy(path: string | undefined): Promise<Buffer | undefined>
  */
 export async function buildStick(o: BuildOptions): Promise<BuildResult> {
   checkOptions(o);
+  if (o.recoveryKeyFile !== undefined && (await stat(o.recoveryKeyFile).catch(() => undefined)) !== undefined) {
+    throw new UsageError(`${o.recoveryKeyFile} already exists; the recovery key goes into a new file`);
+  }
   const signing = await readSigningKey(o.signingKey);
   const policy = await readPolicy(o.policy);
   const source = await openImage(o.image, o.format);
+  if (entryCountFor(source.size, o.chunkSize) > MAX_MANIFEST_ENTRIES) {
+    await source.close();
+    throw new UsageError(`a ${source.size}-byte image needs more than ${MAX_MANIFEST_ENTRIES} chunks of ${o.chunkSize} bytes; use a larger --chunk-size`);
+  }
   let created: boolean;
   let wroteRecoveryFile = false;
   try {
@@ -202,6 +213,9 @@ export async function buildStick(o: BuildOptions): Promise<BuildResult> {
     };
     await syncFolder(join(o.out, STICK_FILES.baseDir));
     await syncFolder(join(o.out, STICK_FILES.chunksDir));
+    await syncFolder(o.out);
+    // the last moment a Ctrl-C can still undo the build: after the header, the stick is done
+    if (o.signal?.aborted) throw new InterruptedError("the build");
     const copy = encodeHeaderCopy(header, secrets.headerMacKey);
     await writeNewFileDurably(join(o.out, STICK_FILES.header), Buffer.concat([copy, copy]));
     await syncFolder(o.out);
@@ -241,8 +255,7 @@ async function writeChunks(
   const total = entryCountFor(source.size, chunkSize);
   const entries = Buffer.alloc(total * 32);
   const counts = { total, zero: 0, unique: 0, duplicate: 0 };
-  // Dedup by the first 48 bits of the id → index row; a full compare on a hit keeps it exact.
-  const seen = new Map<number, number>();
+  const seen = new DedupTable(packs.index);
   const pipeline = new ChunkPipeline(
     { baseKey: secrets.baseKey, chunkIdKey: secrets.chunkIdKey, chunkSize, level: o.compressionLevel },
     o.threads,
@@ -270,14 +283,11 @@ async function writeChunks(
       id.copy(entries, index * 32);
       const body = sealed.subarray(at, at + len);
       at += len;
-      const key = id.readUIntLE(0, 6);
-      const row = seen.get(key);
-      if (row !== undefined && packs.index.idAt(row).equals(id)) {
+      if (seen.find(id) !== undefined) {
         counts.duplicate += 1;
         continue;
       }
-      const newRow = await packs.append(Buffer.from(id), body);
-      if (row === undefined) seen.set(key, newRow);
+      seen.add(id, await packs.append(id, body));
       counts.unique += 1;
     }
     o.onProgress?.(Math.min(chunkIndex * chunkSize, source.size), source.size);

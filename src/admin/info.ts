@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { packFileName, STICK_FILES } from "../../stick-layout/format.js";
 import { SlotKind } from "../../stick-layout/keyslots.js";
 import { entryCountFor, manifestEntry, ZERO_CHUNK_ID } from "../../stick-layout/manifest.js";
+import { CorruptStickError, fileError } from "../errors/errors.js";
 import { loadChunkIndex, loadManifest, readHeaderCopies, readKeySlots } from "../chunkstore/stick-files.js";
 
 export interface StickInfo {
@@ -45,7 +46,15 @@ export async function stickInfo(dir: string): Promise<StickInfo> {
   let zero = 0;
   for (let i = 0; i < total; i++) if (manifestEntry(manifest, i).equals(ZERO_CHUNK_ID)) zero += 1;
   let storedBytes = 0;
-  for (let p = 0; p < index.packCount; p++) storedBytes += (await stat(join(dir, packFileName(p)))).size;
+  for (let p = 0; p < index.packCount; p++) {
+    const name = packFileName(p);
+    try {
+      storedBytes += (await stat(join(dir, name))).size;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") throw new CorruptStickError(`${name} is missing; make-stick verify lists the chunks lost with it`);
+      throw fileError(err, "read", join(dir, name));
+    }
+  }
   const referenced = total - zero;
   return {
     stickId: header.stickId.toString("hex"),

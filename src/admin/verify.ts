@@ -1,11 +1,13 @@
 import type { IndexEntry } from "../../stick-layout/chunk-index.js";
 import { packFileName } from "../../stick-layout/format.js";
+import { headerMacValid } from "../../stick-layout/header.js";
 import { entryCountFor, manifestEntry, ZERO_CHUNK_ID } from "../../stick-layout/manifest.js";
 import { wipeSecrets } from "../../stick-layout/secrets.js";
 import { ChunkDecodeError, decodeChunk } from "../chunkstore/chunk-codec.js";
 import { PackChunkStore } from "../chunkstore/pack-store.js";
 import {
   authenticHeader,
+  checkSlotsBelong,
   loadChunkIndex,
   loadManifest,
   policyProblem,
@@ -14,7 +16,7 @@ import {
   unlock,
   type Unlock,
 } from "../chunkstore/stick-files.js";
-import { StickvmError } from "../errors/errors.js";
+import { CorruptStickError, StickvmError } from "../errors/errors.js";
 
 export interface BadChunk {
   id: string;
@@ -57,19 +59,28 @@ export async function verifyStick(dir: string, how: Unlock, onProgress?: (done: 
   const copies = await step("header readable", () => readHeaderCopies(dir));
   const slots = await step("key slots readable", () => readKeySlots(dir));
   if (copies === undefined || slots === undefined) return report;
+  const belong = await step("key slots belong to this stick", () => {
+    checkSlotsBelong(copies, slots);
+    return true;
+  });
+  if (belong !== true) return report;
   const secrets = await unlock(slots, how);
   try {
     const header = await step("header MAC", () => authenticHeader(copies, secrets, slots));
     if (header === undefined) return report;
+    await step("both header copies", () => {
+      const good = copies.filter((c) => headerMacValid(c, secrets.headerMacKey)).length;
+      if (good < 2) throw new CorruptStickError(`${2 - good} of the 2 header copies is damaged: the stick still opens, but has no spare`);
+    });
     await step("policy digest", async () => {
       const problem = await policyProblem(dir, header);
-      if (problem !== undefined) throw new StickvmError("CORRUPT_STICK", problem);
+      if (problem !== undefined) throw new CorruptStickError(problem);
     });
     const manifest = await step("manifest signature", () => loadManifest(dir, header));
     const index = await step("chunk index", () => loadChunkIndex(dir, header));
     if (manifest === undefined || index === undefined) return finish(report);
 
-    const store = new PackChunkStore(dir, index);
+    const store = new PackChunkStore(dir, index, manifest.chunkSize);
     try {
       const missing = new Set<string>();
       for (let i = 0; i < entryCountFor(manifest.diskSize, manifest.chunkSize); i++) {

@@ -6,6 +6,7 @@ import { BaseImage } from "./base-image.js";
 import { describeLocation, PackChunkStore } from "./pack-store.js";
 import {
   authenticHeader,
+  checkSlotsBelong,
   loadChunkIndex,
   loadManifest,
   policyProblem,
@@ -33,6 +34,7 @@ export interface OpenStick {
 export async function openStick(dir: string, how: Unlock): Promise<OpenStick> {
   const copies = await readHeaderCopies(dir);
   const slots = await readKeySlots(dir);
+  checkSlotsBelong(copies, slots);
   const secrets = await unlock(slots, how);
   try {
     const header = authenticHeader(copies, secrets, slots);
@@ -40,7 +42,7 @@ export async function openStick(dir: string, how: Unlock): Promise<OpenStick> {
     if (problem !== undefined) throw new CorruptStickError(problem);
     const manifest = await loadManifest(dir, header);
     const index = await loadChunkIndex(dir, header);
-    const store = new PackChunkStore(dir, index);
+    const store = new PackChunkStore(dir, index, manifest.chunkSize);
     const where = (id: Buffer): string => {
       const loc = store.locate(id);
       return loc === undefined ? "no pack" : describeLocation(loc);

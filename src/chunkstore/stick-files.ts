@@ -2,12 +2,12 @@ import { readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { ChunkIndex } from "../../stick-layout/chunk-index.js";
 import { indexFileName, manifestFileName, STICK_FILES } from "../../stick-layout/format.js";
-import { headerMacValid, parseHeaderFile, type ParsedHeaderCopy, type StickHeader } from "../../stick-layout/header.js";
+import { HEADER_FILE_BYTES, headerMacValid, NewerFormatError, parseHeaderFile, type ParsedHeaderCopy, type StickHeader } from "../../stick-layout/header.js";
 import { parseKeySlots, unlockSlots, type KeySlotsFile } from "../../stick-layout/keyslots.js";
 import { manifestSignedBy, parseManifest, type Manifest } from "../../stick-layout/manifest.js";
 import type { StickSecrets } from "../../stick-layout/secrets.js";
 import { sha256 } from "../crypto/hash.js";
-import { CorruptStickError, fileError, IncompleteStickError, UsageError, WrongPassphraseError } from "../errors/errors.js";
+import { CorruptStickError, fileError, IncompleteStickError, StickvmError, UsageError, WrongPassphraseError } from "../errors/errors.js";
 import { LayoutError } from "../util/bytes.js";
 
 // The steps of opening a stick, one function each, so that `verify` can run them one by one
@@ -16,18 +16,23 @@ import { LayoutError } from "../util/bytes.js";
 /** How a person unlocks a stick. */
 export type Unlock = { passphrase: string } | { recoveryKey: Buffer };
 
-async function readStickFile(stickDir: string, name: string, what: string): Promise<Buffer> {
+/** Reads a file of the stick; a missing file is `missing()`. */
+async function readStickFile(stickDir: string, name: string, missing: () => StickvmError): Promise<Buffer> {
   const path = join(stickDir, name);
   try {
     return await readFile(path);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") {
-      throw new IncompleteStickError(`${path} is missing: ${what} (was the build interrupted?)`);
-    }
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") throw missing();
     throw fileError(err, "read", path);
   }
 }
 
+/** A file that a stick with a header must have: its absence is damage, not an unfinished build. */
+function lost(name: string): () => StickvmError {
+  return () => new CorruptStickError(`${name} is missing`);
+}
+
+/** The header copies that parse and pass their checksum (their MACs are checked once the stick is unlocked). */
 export async function readHeaderCopies(stickDir: string): Promise<ParsedHeaderCopy[]> {
   try {
     if (!(await stat(stickDir)).isDirectory()) throw new UsageError(`${stickDir} is not a folder`);
@@ -35,14 +40,15 @@ export async function readHeaderCopies(stickDir: string): Promise<ParsedHeaderCo
     if ((err as NodeJS.ErrnoException).code === "ENOENT") throw new UsageError(`no stick at ${stickDir}: the folder does not exist`);
     throw err;
   }
-  const file = await readStickFile(
-    stickDir,
-    STICK_FILES.header,
-    "this folder is not a finished stick; the header is written last, so a build that did not finish leaves none",
-  );
+  const unfinished = (why: string) => () =>
+    new IncompleteStickError(`${join(stickDir, STICK_FILES.header)} ${why}: this folder is not a finished stick (the header is written last, so an interrupted build leaves none)`);
+  const file = await readStickFile(stickDir, STICK_FILES.header, unfinished("is missing"));
+  if (file.length < HEADER_FILE_BYTES) throw unfinished(`is only ${file.length} of ${HEADER_FILE_BYTES} bytes`)();
   const copies = parseHeaderFile(file);
   const good = copies.filter((c): c is ParsedHeaderCopy => !(c instanceof LayoutError));
   if (good.length === 0) {
+    const newer = copies.find((c) => c instanceof NewerFormatError);
+    if (newer) throw new CorruptStickError(`this stick was made by a newer stickvm: ${newer.message}`);
     const why = copies.map((c) => (c instanceof LayoutError ? c.message : "")).join("; ");
     throw new CorruptStickError(`the stick header is damaged (${why})`);
   }
@@ -50,12 +56,19 @@ export async function readHeaderCopies(stickDir: string): Promise<ParsedHeaderCo
 }
 
 export async function readKeySlots(stickDir: string): Promise<KeySlotsFile> {
-  const buf = await readStickFile(stickDir, STICK_FILES.keyslots, "the key slots");
+  const buf = await readStickFile(stickDir, STICK_FILES.keyslots, lost(STICK_FILES.keyslots));
   try {
     return parseKeySlots(buf);
   } catch (err) {
     if (err instanceof LayoutError) throw new CorruptStickError(err.message);
     throw err;
+  }
+}
+
+/** Key slots copied from another stick would unlock, then fail the MAC; say what really happened. */
+export function checkSlotsBelong(copies: ParsedHeaderCopy[], slots: KeySlotsFile): void {
+  if (!copies.some((c) => c.header.stickId.equals(slots.stickId))) {
+    throw new CorruptStickError(`${STICK_FILES.keyslots} belongs to another stick`);
   }
 }
 
@@ -67,19 +80,18 @@ export async function unlock(slots: KeySlotsFile, how: Unlock): Promise<StickSec
 
 /** The newest header copy whose MAC checks out under this stick's header MAC key. */
 export function authenticHeader(copies: ParsedHeaderCopy[], secrets: StickSecrets, slots: KeySlotsFile): StickHeader {
-  const valid = copies.filter((c) => headerMacValid(c, secrets.headerMacKey)).map((c) => c.header);
+  const valid = copies.filter((c) => headerMacValid(c, secrets.headerMacKey) && c.header.stickId.equals(slots.stickId)).map((c) => c.header);
   const newest = valid.sort((a, b) => b.sequence - a.sequence)[0];
   if (newest === undefined) {
     throw new CorruptStickError("the stick header fails its MAC: it was edited (for example its pinned admin key replaced) or damaged");
   }
-  if (!newest.stickId.equals(slots.stickId)) throw new CorruptStickError("the key slots belong to another stick");
   return newest;
 }
 
 /** Loads the header's manifest and checks it against the header digest and the pinned admin key. */
 export async function loadManifest(stickDir: string, header: StickHeader): Promise<Manifest> {
   const name = manifestFileName(header.baseVersion);
-  const buf = await readStickFile(stickDir, name, `the base manifest version ${header.baseVersion}`);
+  const buf = await readStickFile(stickDir, name, lost(name));
   let parsed;
   try {
     parsed = parseManifest(buf);
@@ -102,7 +114,7 @@ export async function loadManifest(stickDir: string, header: StickHeader): Promi
 
 export async function loadChunkIndex(stickDir: string, header: StickHeader): Promise<ChunkIndex> {
   const name = indexFileName(header.baseVersion);
-  const buf = await readStickFile(stickDir, name, "the chunk index");
+  const buf = await readStickFile(stickDir, name, lost(name));
   try {
     return ChunkIndex.parse(buf);
   } catch (err) {

@@ -1,4 +1,4 @@
-import { open } from "node:fs/promises";
+import { open, rm } from "node:fs/promises";
 import { fileError } from "../errors/errors.js";
 
 /** Creates a new file (never overwrites), writes it whole and syncs it before returning. */
@@ -13,10 +13,11 @@ export async function writeNewFileDurably(path: string, data: Uint8Array | strin
     await fh.writeFile(data);
     await fh.sync();
   } catch (err) {
-    throw fileError(err, "write", path);
-  } finally {
     await fh.close();
+    await rm(path, { force: true }); // leave no partial file that could pass for a whole one
+    throw fileError(err, "write", path);
   }
+  await fh.close();
 }
 
 /** Syncs a folder so that the names created in it survive a power cut (a no-op where folders cannot be opened). */

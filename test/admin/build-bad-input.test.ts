@@ -77,6 +77,14 @@ test("build refuses bad input with a clear error and leaves nothing that looks l
     await assertFailsCleanly(fastBuild({ image: path, out, signingKey: join(dir, "none.key") }), "BAD_KEY_FILE", /does not exist/, out);
   });
 
+  await t.test("a recovery key file that already exists, before any work is done", async () => {
+    const { path } = await writeImage(dir, [{ random: 4096 }], "ok3.raw");
+    const rk = join(dir, "rk.txt");
+    await writeFile(rk, "old key");
+    await assertFailsCleanly(fastBuild({ image: path, out, signingKey: key, recoveryKeyFile: rk }), "USAGE", /already exists/, out);
+    assert.equal(await readFile(rk, "utf8"), "old key");
+  });
+
   await t.test("a qcow2 image when qemu-img is not installed names the package", async () => {
     const path = join(dir, "fake.qcow2");
     await writeFile(path, Buffer.concat([Buffer.from("QFI\xfb", "latin1"), Buffer.alloc(508)]));

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { cp, open, readFile, truncate, writeFile } from "node:fs/promises";
+import { cp, open, readFile, rm, truncate, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
 import { ChunkIndex, INDEX_ENTRY_BYTES, INDEX_HEAD_BYTES } from "../../stick-layout/chunk-index.js";
@@ -7,6 +7,8 @@ import { indexFileName, manifestFileName, packFileName, STICK_FILES } from "../.
 import { HEADER_COPY_BYTES } from "../../stick-layout/header.js";
 import { encodeSignedManifest, parseManifest } from "../../stick-layout/manifest.js";
 import { verifyStick } from "../../src/admin/verify.js";
+import { openStick } from "../../src/chunkstore/open-stick.js";
+import { IncompleteStickError } from "../../src/errors/errors.js";
 import { sha256 } from "../../src/crypto/hash.js";
 import { generateSigningKeyPair } from "../../src/crypto/signing.js";
 import { adminKey, fastBuild, PASSPHRASE, tempDir, writeImage } from "../helpers/sticks.js";
@@ -168,4 +170,61 @@ test("verify", async (t) => {
     assert.equal(r.ok, false);
     assert.equal(r.badChunks.filter((b) => b.pack === "-").length, 1);
   });
+
+  await t.test("checks each pack's header", async (t) => {
+    const s = await copyOf(t, stick);
+    await flipBit(join(s, packFileName(0)), 2);
+    const r = await verify(s);
+    assert.equal(r.ok, false);
+    assert.equal(r.badChunks.length, 6);
+    for (const bad of r.badChunks) assert.match(bad.problem, /pack-00000000\.svp has a bad header/);
+  });
+
+  await t.test("reports every chunk of a missing pack instead of stopping", async (t) => {
+    const s = await copyOf(t, stick);
+    await rm(join(s, packFileName(0)));
+    const r = await verify(s);
+    assert.equal(r.ok, false);
+    assert.equal(r.badChunks.length, 6);
+    assert.match(r.badChunks[0]?.problem ?? "", /is missing/);
+  });
+
+  await t.test("reports a damaged spare header copy, while the stick still opens", async (t) => {
+    const s = await copyOf(t, stick);
+    await flipBit(join(s, STICK_FILES.header), HEADER_COPY_BYTES + 20);
+    const r = await verify(s);
+    assert.equal(r.ok, false);
+    assert.match(r.checks.find((c) => c.check === "both header copies")?.problem ?? "", /no spare/);
+    const opened = await openStick(s, { passphrase: PASSPHRASE });
+    await opened.close();
+  });
+
+  await t.test("says so when the key slots come from another stick", async (t) => {
+    const s = await copyOf(t, stick);
+    const dir = await tempDir(t);
+    const { path } = await writeImage(dir, [{ random: 4096 }]);
+    const other = join(dir, "other");
+    await fastBuild({ image: path, out: other, signingKey: await adminKey(dir) });
+    await cp(join(other, STICK_FILES.keyslots), join(s, STICK_FILES.keyslots));
+    await assert.rejects(openStick(s, { passphrase: PASSPHRASE }), /keyslots\.bin belongs to another stick/);
+    assert.equal((await verify(s)).ok, false);
+  });
+});
+
+test("a stick whose header is missing or short is an unfinished build; a newer header says so", async (t) => {
+  const stick = await goodStick(t);
+  const s = await copyOf(t, stick);
+  const path = join(s, STICK_FILES.header);
+  const full = await readFile(path);
+  await truncate(path, 4096);
+  await assert.rejects(openStick(s, { passphrase: PASSPHRASE }), (err: unknown) => err instanceof IncompleteStickError && /only 4096 of 8192 bytes/.test(err.message));
+  await rm(path);
+  await assert.rejects(openStick(s, { passphrase: PASSPHRASE }), (err: unknown) => err instanceof IncompleteStickError && /not a finished stick/.test(err.message));
+  // a header from format version 2, checksums intact: a newer stickvm made it
+  for (const copy of [0, HEADER_COPY_BYTES]) {
+    full.writeUInt16LE(2, copy + 8);
+    sha256(full.subarray(copy, copy + 208)).copy(full, copy + 208);
+  }
+  await writeFile(path, full);
+  await assert.rejects(openStick(s, { passphrase: PASSPHRASE }), /made by a newer stickvm: its format version is 2/);
 });
