@@ -61,7 +61,7 @@ async function main(argv: string[]): Promise<number> {
       const passphrase = await getPassphrase({ passphraseFile: o.passphraseFile as string | undefined, confirm: true });
       const abort = new AbortController();
       const onSigint = (): void => {
-        process.stderr.write("\ninterrupted: removing the partial stick\n");
+        process.stderr.write("\ninterrupted: stopping the build\n");
         abort.abort();
       };
       process.once("SIGINT", onSigint);

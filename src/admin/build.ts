@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { mkdir, readdir, readFile, rm, rmdir, stat } from "node:fs/promises";
+import { lstat, mkdir, readdir, readFile, rm, rmdir } from "node:fs/promises";
 import { join } from "node:path";
 import { chunkSizeProblem, DEFAULT_PACK_LIMIT, MAX_MANIFEST_ENTRIES, FORMAT_VERSION, indexFileName, manifestFileName, MAX_PACK_LIMIT, SECTOR_BYTES, STICK_FILES, STICK_ID_BYTES } from "../../stick-layout/format.js";
 import { encodeHeaderCopy, type StickHeader } from "../../stick-layout/header.js";
@@ -62,6 +62,8 @@ export interface BuildResult {
   packs: number;
 }
 
+const INTERRUPTED = "the build was interrupted; the partial stick was removed";
+
 /** Chunks per batch sent to a worker: big enough to amortise the hand-off, small enough to bound memory. */
 const BATCH_BYTES = 4 * 1024 * 1024;
 
@@ -80,6 +82,17 @@ function checkOptions(o: BuildOptions): void {
   }
   if (!Number.isInteger(o.threads) || o.threads < 1 || o.threads > 64) throw new UsageError("threads must be 1..64");
   if (o.passphrase.length === 0) throw new UsageError("the passphrase is empty");
+}
+
+/** Fails now, before the long part of the build, if `path` cannot be created later (it exists, or is not reachable). */
+async function checkNewFile(path: string): Promise<void> {
+  try {
+    await lstat(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return;
+    throw fileError(err, "check", path);
+  }
+  throw new UsageError(`${path} already exists; the recovery key goes into a new file`);
 }
 
 /** Creates the output folder, or accepts an existing empty one; returns whether it was created. */
@@ -136,9 +149,7 @@ async function readPolicy(path: string | undefined): Promise<Buffer | undefined>
  */
 export async function buildStick(o: BuildOptions): Promise<BuildResult> {
   checkOptions(o);
-  if (o.recoveryKeyFile !== undefined && (await stat(o.recoveryKeyFile).catch(() => undefined)) !== undefined) {
-    throw new UsageError(`${o.recoveryKeyFile} already exists; the recovery key goes into a new file`);
-  }
+  if (o.recoveryKeyFile !== undefined) await checkNewFile(o.recoveryKeyFile);
   const signing = await readSigningKey(o.signingKey);
   const policy = await readPolicy(o.policy);
   const source = await openImage(o.image, o.format);
@@ -215,7 +226,7 @@ export async function buildStick(o: BuildOptions): Promise<BuildResult> {
     await syncFolder(join(o.out, STICK_FILES.chunksDir));
     await syncFolder(o.out);
     // the last moment a Ctrl-C can still undo the build: after the header, the stick is done
-    if (o.signal?.aborted) throw new InterruptedError("the build");
+    if (o.signal?.aborted) throw new InterruptedError(INTERRUPTED);
     const copy = encodeHeaderCopy(header, secrets.headerMacKey);
     await writeNewFileDurably(join(o.out, STICK_FILES.header), Buffer.concat([copy, copy]));
     await syncFolder(o.out);
@@ -295,7 +306,7 @@ async function writeChunks(
 
   try {
     while (readPos < source.size) {
-      if (o.signal?.aborted) throw new InterruptedError("the build");
+      if (o.signal?.aborted) throw new InterruptedError(INTERRUPTED);
       const length = Math.min(batchBytes, source.size - readPos);
       // Each batch gets a buffer of its own (it is transferred to a worker); the tail is zero-padded to whole chunks.
       const batch = Buffer.allocUnsafeSlow(Math.ceil(length / chunkSize) * chunkSize);
@@ -306,7 +317,7 @@ async function writeChunks(
       if (inFlight.length >= o.threads * 2) await consume();
     }
     while (inFlight.length > 0) {
-      if (o.signal?.aborted) throw new InterruptedError("the build");
+      if (o.signal?.aborted) throw new InterruptedError(INTERRUPTED);
       await consume();
     }
   } catch (err) {

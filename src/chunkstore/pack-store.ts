@@ -72,7 +72,11 @@ export class PackChunkStore implements ChunkStore {
   private handle(pack: number): Promise<FileHandle> {
     let h = this.handles.get(pack);
     if (h === undefined) {
-      h = this.openPack(pack);
+      // a damaged or missing pack stays failed; any other error (EMFILE, EIO) is tried again next time
+      h = this.openPack(pack).catch((err: unknown) => {
+        if (!(err instanceof CorruptStickError)) this.handles.delete(pack);
+        throw err;
+      });
       this.handles.set(pack, h);
     }
     return h;

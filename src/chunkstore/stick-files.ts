@@ -7,7 +7,7 @@ import { parseKeySlots, unlockSlots, type KeySlotsFile } from "../../stick-layou
 import { manifestSignedBy, parseManifest, type Manifest } from "../../stick-layout/manifest.js";
 import type { StickSecrets } from "../../stick-layout/secrets.js";
 import { sha256 } from "../crypto/hash.js";
-import { CorruptStickError, fileError, IncompleteStickError, StickvmError, UsageError, WrongPassphraseError } from "../errors/errors.js";
+import { CorruptStickError, fileError, IncompleteStickError, NewerFormatStickError, StickvmError, UsageError, WrongPassphraseError } from "../errors/errors.js";
 import { LayoutError } from "../util/bytes.js";
 
 // The steps of opening a stick, one function each, so that `verify` can run them one by one
@@ -48,7 +48,7 @@ export async function readHeaderCopies(stickDir: string): Promise<ParsedHeaderCo
   const good = copies.filter((c): c is ParsedHeaderCopy => !(c instanceof LayoutError));
   if (good.length === 0) {
     const newer = copies.find((c) => c instanceof NewerFormatError);
-    if (newer) throw new CorruptStickError(`this stick was made by a newer stickvm: ${newer.message}`);
+    if (newer) throw new NewerFormatStickError(`this stick was made by a newer stickvm: ${newer.message}; update stickvm to use it`);
     const why = copies.map((c) => (c instanceof LayoutError ? c.message : "")).join("; ");
     throw new CorruptStickError(`the stick header is damaged (${why})`);
   }

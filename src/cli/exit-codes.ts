@@ -10,6 +10,7 @@ export const EXIT = {
   damagedStick: 5,
   noSpace: 6,
   missingTool: 7,
+  newerFormat: 8,
   interrupted: 130,
 } as const;
 
@@ -28,6 +29,8 @@ export function exitCodeFor(code: ErrorCode): number {
     case "CHUNK_MISSING":
     case "CHUNK_INVALID":
       return EXIT.damagedStick;
+    case "NEWER_FORMAT":
+      return EXIT.newerFormat;
     case "NO_SPACE":
       return EXIT.noSpace;
     case "MISSING_TOOL":

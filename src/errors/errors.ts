@@ -9,6 +9,7 @@ export type ErrorCode =
   | "WRONG_PASSPHRASE"
   | "BAD_KEY_FILE"
   | "INCOMPLETE_STICK"
+  | "NEWER_FORMAT"
   | "CORRUPT_STICK"
   | "CHUNK_MISSING"
   | "CHUNK_INVALID"
@@ -64,6 +65,13 @@ export class IncompleteStickError extends StickvmError {
   }
 }
 
+/** The stick is fine, but was made by a later stickvm whose format this one cannot read. */
+export class NewerFormatStickError extends StickvmError {
+  constructor(message: string) {
+    super("NEWER_FORMAT", message);
+  }
+}
+
 export class CorruptStickError extends StickvmError {
   constructor(message: string, options?: { cause?: unknown }) {
     super("CORRUPT_STICK", message, options);
@@ -91,8 +99,8 @@ export class NoSpaceError extends StickvmError {
 }
 
 export class InterruptedError extends StickvmError {
-  constructor(what: string) {
-    super("INTERRUPTED", `${what} was interrupted`);
+  constructor(message: string) {
+    super("INTERRUPTED", message);
   }
 }
 

@@ -13,8 +13,8 @@ export async function writeNewFileDurably(path: string, data: Uint8Array | strin
     await fh.writeFile(data);
     await fh.sync();
   } catch (err) {
-    await fh.close();
-    await rm(path, { force: true }); // leave no partial file that could pass for a whole one
+    await fh.close().catch(() => undefined);
+    await rm(path, { force: true }).catch(() => undefined); // leave no partial file that could pass for a whole one
     throw fileError(err, "write", path);
   }
   await fh.close();

@@ -147,6 +147,6 @@ test("Ctrl-C during a build removes the partial stick and exits 130", async (t) 
   child.kill("SIGINT");
   const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
   assert.equal(code, 130, stderr);
-  assert.match(stderr, /interrupted/);
+  assert.match(stderr, /build was interrupted; the partial stick was removed/);
   assert.equal(await exists(out), false, "the partial stick is gone");
 });
