@@ -1,0 +1,160 @@
+// Helpers of the benchmarks: run one command under /usr/bin/time, time it, sync, size its output.
+import { execFileSync, spawn } from "node:child_process";
+import { lstat, readdir, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+export interface Contender {
+  /** Short id, also the output's name. */
+  key: string;
+  /** Row label in the table (markdown). */
+  label: string;
+  /** File or folder the command writes; measured, then deleted. */
+  output: string;
+  /** Other files the command writes (deleted, not measured). */
+  extraOutputs: string[];
+  /** argv; [0] is the program. */
+  command: string[];
+  env?: Record<string, string>;
+  /** The command as printed in BENCHMARKS.md. */
+  display: string;
+}
+
+export interface RunResult {
+  /** Wall time of the command plus the `sync` after it. */
+  seconds: number;
+  syncSeconds: number;
+  outputBytes: number;
+  outputAllocatedBytes: number;
+  /** Peak resident set of the process in KiB; undefined if it could not be read. */
+  peakRssKiB: number | undefined;
+  /** User plus system CPU seconds of the process (all its threads); undefined without /usr/bin/time. */
+  cpuSeconds: number | undefined;
+  /** CPU time the hypervisor took from this VM during the run (all cores; /proc/stat "steal"); undefined if unknown. */
+  stealSeconds: number | undefined;
+  stdout: string;
+}
+
+const KEEP_OUTPUT = 64 * 1024;
+
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  if (s.length === 0) return Number.NaN;
+  const mid = Math.floor(s.length / 2);
+  const hi = s[mid] ?? Number.NaN;
+  return s.length % 2 === 1 ? hi : ((s[mid - 1] ?? Number.NaN) + hi) / 2;
+}
+
+export function formatCell(n: number): string {
+  return Math.round(n).toLocaleString("en-US");
+}
+
+/** Apparent and allocated bytes of a file, or of every file under a folder. */
+export async function treeSize(path: string): Promise<{ apparent: number; allocated: number }> {
+  const st = await lstat(path);
+  if (!st.isDirectory()) return { apparent: st.size, allocated: st.blocks * 512 };
+  let apparent = 0;
+  let allocated = 0;
+  for (const name of await readdir(path)) {
+    const s = await treeSize(join(path, name));
+    apparent += s.apparent;
+    allocated += s.allocated;
+  }
+  return { apparent, allocated };
+}
+
+function vmHwmKiB(text: string): number | undefined {
+  const m = /^VmHWM:\s+(\d+)\s+kB$/m.exec(text);
+  return m?.[1] === undefined ? undefined : Number(m[1]);
+}
+
+/** Clock ticks per second of /proc/stat (USER_HZ; 100 on Linux unless `getconf CLK_TCK` says otherwise). */
+const USER_HZ = (() => {
+  try {
+    const n = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim());
+    return Number.isInteger(n) && n > 0 ? n : 100;
+  } catch {
+    return 100;
+  }
+})();
+
+/** Total steal ticks of all CPUs so far, or undefined when /proc/stat cannot say. */
+async function stealTicks(): Promise<number | undefined> {
+  const text = await readFile("/proc/stat", "utf8").catch(() => "");
+  const fields = /^cpu\s+(.+)$/m.exec(text)?.[1]?.trim().split(/\s+/);
+  const steal = fields?.[7];
+  return steal === undefined ? undefined : Number(steal);
+}
+
+/** Runs the command (under /usr/bin/time when `useTime`), then `sync`; measures, then deletes the output. */
+export async function runContender(c: Contender, useTime: boolean): Promise<RunResult> {
+  const [program, ...args] = c.command;
+  if (program === undefined) throw new Error(`${c.key}: empty command`);
+  const rssFile = join(tmpdir(), `stickvm-bench-rss-${String(process.pid)}-${c.key}`);
+  const argv = useTime ? ["/usr/bin/time", "-f", "%M %U %S", "-o", rssFile, program, ...args] : [program, ...args];
+  const steal0 = await stealTicks();
+  const t0 = process.hrtime.bigint();
+  const child = spawn(argv[0] ?? program, argv.slice(1), {
+    env: { ...process.env, ...c.env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.setEncoding("utf8").on("data", (d: string) => {
+    if (stdout.length < KEEP_OUTPUT) stdout += d;
+  });
+  child.stderr.setEncoding("utf8").on("data", (d: string) => {
+    if (stderr.length < KEEP_OUTPUT) stderr += d;
+  });
+  // Without /usr/bin/time: VmHWM is the kernel's high-water mark, so the last poll is a close lower bound.
+  let polled: number | undefined;
+  const timer = useTime
+    ? undefined
+    : setInterval(() => {
+        const pid = child.pid;
+        if (pid === undefined) return;
+        readFile(`/proc/${String(pid)}/status`, "utf8")
+          .then((t) => {
+            const kib = vmHwmKiB(t);
+            if (kib !== undefined) polled = Math.max(polled ?? 0, kib);
+          })
+          .catch(() => undefined);
+      }, 20);
+  const code = await new Promise<number | null>((resolve, reject) => {
+    child.on("error", reject);
+    child.on("close", (exitCode) => {
+      resolve(exitCode);
+    });
+  });
+  const t1 = process.hrtime.bigint();
+  if (timer !== undefined) clearInterval(timer);
+  if (code !== 0) {
+    throw new Error(`${c.display} failed with exit code ${String(code)}:\n${stderr.slice(-4000)}`);
+  }
+  execFileSync("sync");
+  const t2 = process.hrtime.bigint();
+  const steal1 = await stealTicks();
+
+  let peakRssKiB = polled;
+  let cpuSeconds: number | undefined;
+  if (useTime) {
+    const text = await readFile(rssFile, "utf8").catch(() => "");
+    const m = /^(\d+) (\d+(?:\.\d+)?) (\d+(?:\.\d+)?)$/.exec(text.trim().split("\n").pop() ?? "");
+    peakRssKiB = m?.[1] === undefined ? undefined : Number(m[1]);
+    cpuSeconds = m?.[2] === undefined || m[3] === undefined ? undefined : Number(m[2]) + Number(m[3]);
+    await rm(rssFile, { force: true });
+  }
+  const size = await treeSize(c.output);
+  for (const p of [c.output, ...c.extraOutputs]) await rm(p, { recursive: true, force: true });
+  execFileSync("sync");
+  return {
+    seconds: Number(t2 - t0) / 1e9,
+    syncSeconds: Number(t2 - t1) / 1e9,
+    outputBytes: size.apparent,
+    outputAllocatedBytes: size.allocated,
+    peakRssKiB,
+    cpuSeconds,
+    stealSeconds: steal0 === undefined || steal1 === undefined ? undefined : (steal1 - steal0) / USER_HZ,
+    stdout,
+  };
+}
