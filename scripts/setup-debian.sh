@@ -5,8 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # qemu-utils: qemu-img, to read qcow2/vmdk/vhdx/vdi images and for the interop tests.
-# tar: .ova archives in tests.
-PACKAGES=(qemu-utils tar)
+# tar: .ova archives in tests. e2fsprogs (mke2fs) and time (/usr/bin/time): npm run bench.
+PACKAGES=(qemu-utils tar e2fsprogs time)
 
 need_node="20.19.0"
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then

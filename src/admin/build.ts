@@ -9,7 +9,7 @@ import { formatRecoveryKey, RECOVERY_KEY_BYTES } from "../../stick-layout/recove
 import { lineageIdFor, newStickSecrets, wipeSecrets } from "../../stick-layout/secrets.js";
 import { ChunkPipeline } from "./chunk-pipeline.js";
 import { DedupTable } from "./dedup-table.js";
-import type { BatchResult } from "./chunk-worker.js";
+import type { Batch } from "./chunk-worker.js";
 import { maxRecordLength } from "../chunkstore/pack-store.js";
 import { PackWriter } from "../chunkstore/pack-writer.js";
 import { PACK_HEADER_BYTES } from "../../stick-layout/pack.js";
@@ -47,7 +47,7 @@ export interface BuildOptions {
 export const BUILD_DEFAULTS = {
   lineage: "default",
   kdf: ARGON2_DEFAULT,
-  compressionLevel: 1,
+  compressionLevel: 3,
   packLimit: DEFAULT_PACK_LIMIT,
 } as const;
 
@@ -172,15 +172,15 @@ export async function buildStick(o: BuildOptions): Promise<BuildResult> {
     const createdMs = Date.now();
     await mkdir(join(o.out, STICK_FILES.baseDir));
     await mkdir(join(o.out, STICK_FILES.chunksDir));
-    const packs = new PackWriter(o.out, 0, o.packLimit, () => undefined);
+    const packs = new PackWriter(o.out, 0, o.packLimit, maxRecordLength(o.chunkSize));
     let stats;
     try {
       stats = await writeChunks(source, packs, secrets, o);
+      await packs.finish();
     } catch (err) {
       await packs.abandon();
       throw err;
     }
-    await packs.finish();
     await writeNewFileDurably(join(o.out, indexFileName(1)), packs.index.encode(packs.packCount));
 
     const manifest: Manifest = {
@@ -267,24 +267,27 @@ async function writeChunks(
   const entries = Buffer.alloc(total * 32);
   const counts = { total, zero: 0, unique: 0, duplicate: 0 };
   const seen = new DedupTable(packs.index);
+  const batchBytes = Math.max(chunkSize, BATCH_BYTES - (BATCH_BYTES % chunkSize));
+  // two batches per thread keep every worker busy while the main thread reads and writes
+  const depth = o.threads * 2;
   const pipeline = new ChunkPipeline(
     { baseKey: secrets.baseKey, chunkIdKey: secrets.chunkIdKey, chunkSize, level: o.compressionLevel },
     o.threads,
+    batchBytes,
+    depth,
   );
-  const batchBytes = Math.max(chunkSize, BATCH_BYTES - (BATCH_BYTES % chunkSize));
-  const inFlight: Promise<BatchResult>[] = [];
+  const inFlight: Promise<Batch>[] = [];
   let readPos = 0;
   let chunkIndex = 0;
 
   const consume = async (): Promise<void> => {
     const head = inFlight.shift();
     if (head === undefined) return;
-    const r = await head;
-    const ids = Buffer.from(r.ids);
-    const sealed = Buffer.from(r.sealed);
+    const batch = await head;
+    const ids = Buffer.from(batch.ids);
+    const sealed = Buffer.from(batch.sealed);
     let at = 0;
-    for (let i = 0; i < r.sealedLengths.length; i++) {
-      const len = r.sealedLengths[i] ?? 0;
+    for (const [i, len] of batch.sealedLengths.entries()) {
       const index = chunkIndex++;
       if (len === 0) {
         counts.zero += 1;
@@ -301,20 +304,26 @@ async function writeChunks(
       seen.add(id, await packs.append(id, body));
       counts.unique += 1;
     }
+    pipeline.release(batch); // append copied what it needs
     o.onProgress?.(Math.min(chunkIndex * chunkSize, source.size), source.size);
   };
 
   try {
     while (readPos < source.size) {
       if (o.signal?.aborted) throw new InterruptedError(INTERRUPTED);
+      let batch = pipeline.take();
+      while (batch === undefined) {
+        await consume();
+        batch = pipeline.take();
+      }
       const length = Math.min(batchBytes, source.size - readPos);
-      // Each batch gets a buffer of its own (it is transferred to a worker); the tail is zero-padded to whole chunks.
-      const batch = Buffer.allocUnsafeSlow(Math.ceil(length / chunkSize) * chunkSize);
-      batch.fill(0, length);
-      await source.read(readPos, batch.subarray(0, length));
-      inFlight.push(pipeline.encode(batch));
+      const whole = Math.ceil(length / chunkSize) * chunkSize;
+      const input = Buffer.from(batch.input);
+      await source.read(readPos, input.subarray(0, length));
+      input.fill(0, length, whole); // the image's tail is zero-padded to a whole chunk
+      batch.length = whole;
+      inFlight.push(pipeline.submit(batch));
       readPos += length;
-      if (inFlight.length >= o.threads * 2) await consume();
     }
     while (inFlight.length > 0) {
       if (o.signal?.aborted) throw new InterruptedError(INTERRUPTED);

@@ -9,20 +9,19 @@ export interface ChunkWorkerSetup {
   level: number;
 }
 
-export interface BatchRequest {
-  seq: number;
-  data: ArrayBuffer;
-}
-
 /**
- * A batch's results in two transferable buffers: `ids` holds 32 bytes per chunk, `sealed` the
- * sealed chunks back to back with their lengths in `sealedLengths`; length 0 marks an
- * all-zero chunk, which is not stored (its id bytes are zero).
+ * A batch travels as three buffers that are transferred, not copied, and come back to be
+ * used again: `input` (the image bytes, whole chunks), `ids` (32 bytes a chunk) and `sealed`
+ * (room for every chunk sealed uncompressed), so a build allocates no buffer per batch.
  */
-export interface BatchResult {
+export interface Batch {
   seq: number;
+  /** Bytes of `input` that hold image data. */
+  length: number;
+  input: ArrayBuffer;
   ids: ArrayBuffer;
   sealed: ArrayBuffer;
+  /** Filled in by the worker: the sealed length of each chunk; 0 marks an all-zero chunk (not stored, id bytes zero). */
   sealedLengths: number[];
 }
 
@@ -31,29 +30,25 @@ const zeros = Buffer.alloc(setup.chunkSize);
 const port = parentPort;
 if (port === null) throw new Error("chunk-worker must run as a worker thread");
 
-port.on("message", (req: BatchRequest) => {
-  const data = Buffer.from(req.data);
-  const count = Math.ceil(data.length / setup.chunkSize);
-  const ids = Buffer.allocUnsafeSlow(count * 32).fill(0);
-  const parts: Buffer[] = [];
-  const sealedLengths: number[] = [];
+port.on("message", (batch: Batch) => {
+  const input = Buffer.from(batch.input, 0, batch.length);
+  const ids = Buffer.from(batch.ids);
+  const sealedOut = Buffer.from(batch.sealed);
+  const count = batch.length / setup.chunkSize;
+  let at = 0;
+  batch.sealedLengths = [];
   for (let i = 0; i < count; i++) {
-    const plain = data.subarray(i * setup.chunkSize, (i + 1) * setup.chunkSize);
+    const plain = input.subarray(i * setup.chunkSize, (i + 1) * setup.chunkSize);
     if (plain.equals(zeros)) {
-      sealedLengths.push(0);
+      ids.fill(0, i * 32, (i + 1) * 32);
+      batch.sealedLengths.push(0);
       continue;
     }
     const id = chunkId(setup.chunkIdKey, plain);
     id.copy(ids, i * 32);
     const sealed = encodeChunk(setup.baseKey, id, plain, setup.level);
-    parts.push(sealed);
-    sealedLengths.push(sealed.length);
+    at += sealed.copy(sealedOut, at);
+    batch.sealedLengths.push(sealed.length);
   }
-  // allocUnsafeSlow: a buffer of its own, never a slice of Node's shared pool, so it can be transferred.
-  const total = parts.reduce((n, p) => n + p.length, 0);
-  const sealed = Buffer.allocUnsafeSlow(total);
-  let at = 0;
-  for (const p of parts) at += p.copy(sealed, at);
-  const result: BatchResult = { seq: req.seq, ids: ids.buffer, sealed: sealed.buffer, sealedLengths };
-  port.postMessage(result, [result.ids, result.sealed]);
+  port.postMessage(batch, [batch.input, batch.ids, batch.sealed]);
 });

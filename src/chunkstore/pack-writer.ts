@@ -5,17 +5,18 @@ import { packFileName } from "../../stick-layout/format.js";
 import { encodePackHeader, encodeRecordHead, PACK_HEADER_BYTES, RECORD_HEAD_BYTES } from "../../stick-layout/pack.js";
 import { fileError } from "../errors/errors.js";
 
-const WRITE_BATCH_BYTES = 4 * 1024 * 1024;
+const WRITE_BUFFER_BYTES = 4 * 1024 * 1024;
 
 /**
  * Appends sealed chunks to pack files, starting a new pack before one would pass the
- * limit. Writes are batched (USB sticks like large writes); each pack is synced when closed.
+ * limit. Records are copied into one reused write buffer (USB sticks like large writes, and
+ * the caller may reuse its buffers at once); each pack is synced when closed.
  */
 export class PackWriter {
   private fh: FileHandle | undefined;
   private packNumber: number;
   private packBytes = 0;
-  private pending: Buffer[] = [];
+  private readonly buffer: Buffer;
   private pendingBytes = 0;
   readonly index = new IndexBuilder();
   /** Sealed bytes written (record heads and pack headers not counted). */
@@ -25,10 +26,10 @@ export class PackWriter {
     private readonly stickDir: string,
     firstPackNumber: number,
     private readonly packLimit: number,
-    /** Told the path of every file before it is created, so a failed build can remove it. */
-    private readonly onCreate: (path: string) => void,
+    maxRecord: number,
   ) {
     this.packNumber = firstPackNumber - 1;
+    this.buffer = Buffer.allocUnsafe(Math.max(WRITE_BUFFER_BYTES, maxRecord));
   }
 
   get packCount(): number {
@@ -40,11 +41,11 @@ export class PackWriter {
     const length = RECORD_HEAD_BYTES + sealed.length;
     if (this.fh === undefined || this.packBytes + length > this.packLimit) await this.startPack();
     const row = this.index.add({ id, pack: this.packNumber, offset: this.packBytes, length });
+    if (this.pendingBytes + length > this.buffer.length) await this.writePending();
     this.queue(encodeRecordHead(id, sealed.length));
     this.queue(sealed);
     this.packBytes += length;
     this.storedBytes += sealed.length;
-    if (this.pendingBytes >= WRITE_BATCH_BYTES) await this.writePending();
     return row;
   }
 
@@ -57,13 +58,12 @@ export class PackWriter {
   async abandon(): Promise<void> {
     const fh = this.fh;
     this.fh = undefined;
-    this.pending = [];
+    this.pendingBytes = 0;
     await fh?.close().catch(() => undefined);
   }
 
   private queue(b: Buffer): void {
-    this.pending.push(b);
-    this.pendingBytes += b.length;
+    this.pendingBytes += b.copy(this.buffer, this.pendingBytes);
   }
 
   private path(): string {
@@ -72,26 +72,28 @@ export class PackWriter {
 
   private async writePending(): Promise<void> {
     if (this.fh === undefined || this.pendingBytes === 0) return;
-    const data = Buffer.concat(this.pending, this.pendingBytes);
-    this.pending = [];
+    const data = this.buffer.subarray(0, this.pendingBytes);
     this.pendingBytes = 0;
     try {
-      await this.fh.write(data);
+      let done = 0;
+      while (done < data.length) done += (await this.fh.write(data, done)).bytesWritten;
     } catch (err) {
       throw fileError(err, "write", this.path());
     }
   }
 
   private async closePack(): Promise<void> {
-    if (this.fh === undefined) return;
-    await this.writePending();
+    const fh = this.fh;
+    if (fh === undefined) return;
     try {
-      await this.fh.sync();
-      await this.fh.close();
+      await this.writePending();
+      await fh.sync();
     } catch (err) {
-      throw fileError(err, "sync", this.path());
+      throw fileError(err, "write", this.path());
     } finally {
       this.fh = undefined;
+      this.pendingBytes = 0;
+      await fh.close().catch(() => undefined);
     }
   }
 
@@ -99,7 +101,6 @@ export class PackWriter {
     await this.closePack();
     this.packNumber += 1;
     const path = this.path();
-    this.onCreate(path);
     try {
       this.fh = await open(path, "wx");
     } catch (err) {
