@@ -14,6 +14,7 @@ import { maxRecordLength } from "../chunkstore/pack-store.js";
 import { PackWriter } from "../chunkstore/pack-writer.js";
 import { PACK_HEADER_BYTES } from "../../stick-layout/pack.js";
 import { sha256 } from "../crypto/hash.js";
+import type { SigningKeyPair } from "../crypto/signing.js";
 import { ARGON2_DEFAULT, argon2ParamsProblem, type Argon2Params } from "../crypto/kdf.js";
 import { fileError, InterruptedError, StickvmError, UsageError } from "../errors/errors.js";
 import { syncFolder, writeNewFileDurably } from "../util/durable-file.js";
@@ -151,22 +152,34 @@ export async function buildStick(o: BuildOptions): Promise<BuildResult> {
   checkOptions(o);
   if (o.recoveryKeyFile !== undefined) await checkNewFile(o.recoveryKeyFile);
   const signing = await readSigningKey(o.signingKey);
-  const policy = await readPolicy(o.policy);
-  const source = await openImage(o.image, o.format);
-  if (entryCountFor(source.size, o.chunkSize) > MAX_MANIFEST_ENTRIES) {
-    await source.close();
-    throw new UsageError(`a ${source.size}-byte image needs more than ${MAX_MANIFEST_ENTRIES} chunks of ${o.chunkSize} bytes; use a larger --chunk-size`);
-  }
-  let created: boolean;
-  let wroteRecoveryFile = false;
   try {
-    created = await prepareOutput(o.out);
-  } catch (err) {
-    await source.close();
-    throw err;
+    const policy = await readPolicy(o.policy);
+    const source = await openImage(o.image, o.format);
+    try {
+      if (entryCountFor(source.size, o.chunkSize) > MAX_MANIFEST_ENTRIES) {
+        throw new UsageError(`a ${source.size}-byte image needs more than ${MAX_MANIFEST_ENTRIES} chunks of ${o.chunkSize} bytes; use a larger --chunk-size`);
+      }
+      const created = await prepareOutput(o.out);
+      return await writeStick(o, source, signing, policy, created);
+    } finally {
+      await source.close();
+    }
+  } finally {
+    signing.seed.fill(0);
   }
+}
+
+/** Writes the stick into the prepared, empty folder; on failure, empties it again. */
+async function writeStick(
+  o: BuildOptions,
+  source: ImageSource,
+  signing: SigningKeyPair,
+  policy: Buffer | undefined,
+  created: boolean,
+): Promise<BuildResult> {
   const lineageId = lineageIdFor(signing.publicKey, o.lineage);
   const secrets = newStickSecrets(signing.seed, lineageId);
+  let wroteRecoveryFile = false;
   try {
     const stickId = randomBytes(STICK_ID_BYTES);
     const createdMs = Date.now();
@@ -245,8 +258,6 @@ export async function buildStick(o: BuildOptions): Promise<BuildResult> {
     throw err;
   } finally {
     wipeSecrets(secrets);
-    signing.seed.fill(0);
-    await source.close();
   }
 }
 
