@@ -1,7 +1,6 @@
 import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
 
 // AES-256-GCM from Node's crypto (native, ~1.8 GB/s here). Sealed form: nonce || ciphertext || tag.
-export const AEAD_KEY_BYTES = 32;
 export const AEAD_NONCE_BYTES = 12;
 export const AEAD_TAG_BYTES = 16;
 export const AEAD_OVERHEAD = AEAD_NONCE_BYTES + AEAD_TAG_BYTES;
