@@ -6,7 +6,9 @@ cd "$(dirname "$0")/.."
 
 # qemu-utils: qemu-img, to read qcow2/vmdk/vhdx/vdi images and for the interop tests.
 # tar: .ova archives in tests. e2fsprogs (mke2fs) and time (/usr/bin/time): npm run bench.
-PACKAGES=(qemu-utils tar e2fsprogs time)
+# The NBD server's real clients and baselines: qemu-system-x86 (QEMU), libnbd-bin (nbdinfo,
+# nbdcopy), nbdkit, fio (its nbd engine).
+PACKAGES=(qemu-utils tar e2fsprogs time qemu-system-x86 libnbd-bin nbdkit fio)
 
 need_node="20.19.0"
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then

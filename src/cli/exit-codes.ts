@@ -38,6 +38,8 @@ export function exitCodeFor(code: ErrorCode): number {
     case "INTERRUPTED":
       return EXIT.interrupted;
     case "IO":
+    case "READ_ONLY":
+    case "OUT_OF_RANGE":
       return EXIT.failure;
   }
 }

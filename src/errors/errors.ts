@@ -15,6 +15,8 @@ export type ErrorCode =
   | "CHUNK_INVALID"
   | "NO_SPACE"
   | "INTERRUPTED"
+  | "READ_ONLY"
+  | "OUT_OF_RANGE"
   | "IO";
 
 export class StickvmError extends Error {
@@ -95,6 +97,20 @@ export class ChunkInvalidError extends StickvmError {
 export class NoSpaceError extends StickvmError {
   constructor(path: string, options?: { cause?: unknown }) {
     super("NO_SPACE", `no space left on the device that holds ${path}`, options);
+  }
+}
+
+/** A write, trim or zeroing on a layer that does not take them. */
+export class ReadOnlyError extends StickvmError {
+  constructor(what: string) {
+    super("READ_ONLY", `${what} is read-only`);
+  }
+}
+
+/** A request beyond the end of a device. */
+export class OutOfRangeError extends StickvmError {
+  constructor(offset: number, length: number, size: number) {
+    super("OUT_OF_RANGE", `${length} bytes at ${offset} reach past the end of a ${size}-byte device`);
   }
 }
 
