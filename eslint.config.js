@@ -18,6 +18,8 @@ export default tseslint.config(
         { allowForKnownSafeCalls: [{ from: "package", package: "node:test", name: ["test", "describe", "it", "suite"] }] },
       ],
       "no-console": "off",
+      // an interface method's unused parameters keep their names, marked with a leading _
+      "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_" }],
     },
   },
 );
