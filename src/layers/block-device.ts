@@ -4,6 +4,10 @@
  * are byte counts as JavaScript safe integers. Callers (the NBD server) check ranges
  * against `size` before calling; a layer may still refuse with a typed error:
  * ReadOnlyError, NoSpaceError, OutOfRangeError, ChunkInvalidError/ChunkMissingError (EIO).
+ *
+ * Calls overlap: the NBD server runs a connection's requests concurrently and does not
+ * order requests in flight (NBD promises no order between them). A layer must keep
+ * concurrent writes to different bytes of one block correct.
  */
 export interface BlockDevice {
   readonly size: number;
