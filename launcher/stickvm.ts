@@ -1,16 +1,59 @@
 #!/usr/bin/env node
-// The user's executable. Its commands (run, serve, host, wipe, rejuvenate, passwd) arrive with
-// the issues that build them; until then it only describes itself.
+// The user's executable: commander wiring only; the work is done by functions in src/.
+import { dirname, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 import { Command } from "commander";
+import { EXIT } from "../src/cli/exit-codes.js";
+import { readUnlock } from "../src/cli/unlock-options.js";
 import { runCli } from "../src/cli/run-cli.js";
+import { UsageError } from "../src/errors/errors.js";
+import { serveStick } from "../src/serve/serve-stick.js";
+
+/** `--stick` defaults to the folder that holds the executable (DESIGN section 4). */
+const DEFAULT_STICK = resolve(dirname(fileURLToPath(import.meta.url)));
+
+function port(text: string): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1 || n > 65535) throw new UsageError(`--port ${text} is not a TCP port`);
+  return n;
+}
 
 async function main(argv: string[]): Promise<number> {
-  const program = new Command("stickvm")
-    .description("Run the managed desktop on this stick")
-    .version("0.1.0")
-    .exitOverride();
+  const program = new Command("stickvm").description("Run the managed desktop on this stick").version("0.1.0").exitOverride();
+
+  program
+    .command("serve")
+    .description("serve the stick's system, user and local disks over NBD until interrupted")
+    .option("--stick <stick>", "stick folder", DEFAULT_STICK)
+    .option("--socket <path>", "listen on this Unix socket")
+    .option("--port <n>", "listen on this TCP port of 127.0.0.1", port)
+    .option("--passphrase-file <file>", "read the passphrase from this file (else $STICKVM_PASSPHRASE, else ask)")
+    .option("--recovery-key-file <file>", "unlock with the recovery key in this file instead")
+    .action(async (o: { stick: string; socket?: string; port?: number; passphraseFile?: string; recoveryKeyFile?: string }) => {
+      if ((o.socket === undefined) === (o.port === undefined)) throw new UsageError("give exactly one of --socket PATH and --port N");
+      const listen = o.socket !== undefined ? { socket: o.socket } : { port: o.port ?? 0 };
+      const unlock = await readUnlock(o);
+      const stop = new AbortController();
+      const onSignal = (): void => {
+        process.stderr.write("stopping: flushing the user disk and removing this session's files\n");
+        stop.abort();
+      };
+      process.once("SIGINT", onSignal);
+      process.once("SIGTERM", onSignal);
+      await serveStick({
+        stick: o.stick,
+        unlock,
+        listen,
+        signal: stop.signal,
+        onReady: (info) => {
+          for (const e of info.exports) console.log(`${e.name}\t${e.size}\t${e.uri}`);
+          console.log("ready");
+        },
+      });
+    });
+
   await program.parseAsync(argv);
-  return 0;
+  return EXIT.ok;
 }
 
 await runCli(() => main(process.argv));

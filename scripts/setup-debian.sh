@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 # tar: .ova archives in tests. e2fsprogs (mke2fs) and time (/usr/bin/time): npm run bench.
 # The NBD server's real clients and baselines: qemu-system-x86 (QEMU), libnbd-bin (nbdinfo,
 # nbdcopy), nbdkit, fio (its nbd engine).
-PACKAGES=(qemu-utils tar e2fsprogs time qemu-system-x86 libnbd-bin nbdkit fio)
+# busybox-static, xz-utils: the tiny Linux test guest (test/helpers/guest.ts).
+PACKAGES=(qemu-utils tar e2fsprogs time qemu-system-x86 libnbd-bin nbdkit fio busybox-static xz-utils)
 
 need_node="20.19.0"
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then

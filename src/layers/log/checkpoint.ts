@@ -1,0 +1,135 @@
+import { AEAD_OVERHEAD, AeadAuthError, open, seal } from "../../crypto/aead.js";
+import { CorruptStickError } from "../../errors/errors.js";
+import { ByteReader, LayoutError } from "../../util/bytes.js";
+import { ExtentMap, UNMAPPED, ZERO } from "./extent-map.js";
+import type { LogFiles } from "./files.js";
+import { checkpointAad, checkpointFileName, SEALED_BLOCK_BYTES, type LogPosition } from "./format.js";
+import type { LogKeys } from "./keys.js";
+
+// The extent map as runs of blocks, sealed, in one of two slot files; the superblock names the
+// slot in use, so a checkpoint being written never touches the one a crash would fall back to.
+
+const CHECKPOINT_HEAD_BYTES = 8;
+const RUN_BYTES = 32;
+const ZERO_RUN = 0xffffffff;
+
+/** Slot file size: the sealed checkpoint of a map where no two neighbouring blocks share a run. */
+export function checkpointFileBytes(blocks: number): number {
+  return Math.ceil((CHECKPOINT_HEAD_BYTES + RUN_BYTES * blocks + AEAD_OVERHEAD) / 4096) * 4096;
+}
+
+function encodeCheckpoint(map: ExtentMap): Buffer {
+  const out = Buffer.alloc(CHECKPOINT_HEAD_BYTES + RUN_BYTES * map.blocks);
+  let runs = 0;
+  let pos = CHECKPOINT_HEAD_BYTES;
+  let b = 0;
+  while (b < map.blocks) {
+    const first = map.get(b);
+    if (first === UNMAPPED) {
+      b++;
+      continue;
+    }
+    let n = 1;
+    for (;;) {
+      const next = b + n < map.blocks ? map.get(b + n) : UNMAPPED;
+      const extends_ =
+        first === ZERO
+          ? next === ZERO
+          : typeof next === "object" &&
+            next.segment === first.segment &&
+            next.generation === first.generation &&
+            next.seq === first.seq &&
+            next.offset === first.offset + n * SEALED_BLOCK_BYTES;
+      if (!extends_) break;
+      n++;
+    }
+    out.writeUInt32LE(b, pos);
+    out.writeUInt32LE(n, pos + 4);
+    if (first === ZERO) {
+      out.writeUInt32LE(ZERO_RUN, pos + 8);
+    } else {
+      out.writeUInt32LE(first.segment, pos + 8);
+      out.writeUInt32LE(first.offset, pos + 12);
+      out.writeUInt32LE(first.generation, pos + 16);
+      out.writeBigUInt64LE(BigInt(first.seq), pos + 24);
+    }
+    pos += RUN_BYTES;
+    runs++;
+    b += n;
+  }
+  out.writeUInt32LE(runs, 0);
+  return out.subarray(0, pos);
+}
+
+/** Fills an empty map from a checkpoint; every run is bounds-checked. */
+function decodeCheckpoint(plain: Buffer, map: ExtentMap, segmentBytes: number): void {
+  const r = new ByteReader(plain, "checkpoint");
+  const runs = r.u32();
+  r.zeros(4);
+  if (r.remaining !== runs * RUN_BYTES) throw new LayoutError("checkpoint: wrong length for its run count");
+  for (let i = 0; i < runs; i++) {
+    const first = r.u32();
+    const count = r.u32();
+    const segment = r.u32();
+    const offset = r.u32();
+    const generation = r.u32();
+    r.zeros(4);
+    const seq = r.u64();
+    if (count === 0 || first + count > map.blocks) throw new LayoutError("checkpoint: a run reaches past the disk");
+    if (segment === ZERO_RUN) {
+      for (let k = 0; k < count; k++) map.setZero(first + k);
+      continue;
+    }
+    if (segment >= map.live.length || offset + count * SEALED_BLOCK_BYTES > segmentBytes) {
+      throw new LayoutError("checkpoint: a run points outside the segments");
+    }
+    for (let k = 0; k < count; k++) map.setData(first + k, { segment, offset: offset + k * SEALED_BLOCK_BYTES, generation, seq });
+  }
+}
+
+export interface CheckpointRef {
+  slot: number;
+  generation: number;
+  start: LogPosition;
+}
+
+export async function writeCheckpoint(files: LogFiles, dir: string, keys: LogKeys, logId: Buffer, ref: CheckpointRef, map: ExtentMap): Promise<number> {
+  const sealed = seal(keys.data(ref.generation), encodeCheckpoint(map), checkpointAad(logId, ref.slot, ref.generation, ref.start));
+  const file = await files.open(`${dir}/${checkpointFileName(ref.slot)}`);
+  try {
+    await file.write(sealed, 0);
+    await file.sync();
+  } finally {
+    await file.close();
+  }
+  return sealed.length;
+}
+
+export async function loadCheckpoint(
+  files: LogFiles,
+  dir: string,
+  keys: LogKeys,
+  logId: Buffer,
+  ref: CheckpointRef,
+  sealedBytes: number,
+  map: ExtentMap,
+  segmentBytes: number,
+): Promise<void> {
+  const name = checkpointFileName(ref.slot);
+  if (sealedBytes > checkpointFileBytes(map.blocks)) throw new CorruptStickError(`the log's superblock gives ${name} an impossible length`);
+  const file = await files.open(`${dir}/${name}`);
+  const sealed = Buffer.alloc(sealedBytes);
+  try {
+    if ((await file.read(sealed, 0)) !== sealedBytes) throw new CorruptStickError(`${dir}/${name} is truncated`);
+  } finally {
+    await file.close();
+  }
+  try {
+    decodeCheckpoint(open(keys.data(ref.generation), sealed, checkpointAad(logId, ref.slot, ref.generation, ref.start)), map, segmentBytes);
+  } catch (err) {
+    if (err instanceof AeadAuthError || err instanceof LayoutError) {
+      throw new CorruptStickError(`${dir}/${name} is damaged: ${err.message}`);
+    }
+    throw err;
+  }
+}

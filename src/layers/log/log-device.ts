@@ -1,0 +1,451 @@
+// The log as a BlockDevice: writes become sealed records appended at the head, flush and FUA
+// commit them, segment switches checkpoint the map and compact, reads go through BlockReader.
+// Mutations run one at a time (exclusive); reads run beside them.
+import { AEAD_OVERHEAD, seal } from "../../crypto/aead.js";
+import { NoSpaceError, OutOfRangeError } from "../../errors/errors.js";
+import type { BlockDevice, Extent, WriteOptions } from "../block-device.js";
+import { AppendBuffer } from "./append-buffer.js";
+import { BlockReader } from "./block-reader.js";
+import { writeCheckpoint } from "./checkpoint.js";
+import { ExtentMap, UNMAPPED } from "./extent-map.js";
+import type { LogFiles } from "./files.js";
+import {
+  BLOCK_BYTES,
+  DESCRIPTOR_BYTES,
+  MAX_RECORD_BLOCKS,
+  RECORD_HEAD_BYTES,
+  RecordType,
+  SEALED_BLOCK_BYTES,
+  SEGMENT_HEADER_BYTES,
+  JUMP_BYTES,
+  TAIL_ROOM,
+  blockAad,
+  encodeRecordHead,
+  recordAad,
+  recordBytes,
+  type LogPosition,
+} from "./format.js";
+import type { LogKeys } from "./keys.js";
+import { LogRecordError } from "./log-errors.js";
+import type { SegmentFiles } from "./segments.js";
+import { writeSuperblock, type Superblock } from "./superblock.js";
+
+/** Appends are gathered here and written with one pwrite. */
+const WRITE_BUFFER_BYTES = 2 * 1024 * 1024;
+/** A checkpoint is written once the chain since the last one spans more segments than this. */
+export const CHECKPOINT_EVERY_SEGMENTS = 2;
+/** A data write may not take the last free segment: compaction and zero records need one. */
+export const RESERVE_SEGMENTS = 1;
+/** Compaction starts when fewer segments than this are free. */
+const LOW_WATER_SEGMENTS = RESERVE_SEGMENTS + 2;
+/** A segment is worth compacting only if its live data takes at most this share of a segment. */
+const MAX_VICTIM_FILL = 0.9;
+
+type SpaceUse = "data" | "zero" | "compact";
+
+export interface LogDeviceParts {
+  files: LogFiles;
+  dir: string;
+  sb: Superblock;
+  keys: LogKeys;
+  map: ExtentMap;
+  segments: SegmentFiles;
+  head: LogPosition;
+  chain: number[];
+  /** The map differs from the stored checkpoint (records were replayed). */
+  dirtySinceCheckpoint: boolean;
+  lower: BlockDevice | undefined;
+}
+
+class LogFullError extends NoSpaceError {
+  constructor(dir: string) {
+    super(dir);
+    this.message = `the log in ${dir} is full: compaction cannot free a segment (trim or delete data to make room)`;
+  }
+}
+
+export class LogDevice implements BlockDevice {
+  readonly size: number;
+  readonly readOnly = false;
+  private sb: Superblock;
+  private readonly map: ExtentMap;
+  private head: LogPosition;
+  private readonly generation: number;
+  private readonly usable: number;
+  private readonly pending: AppendBuffer;
+  private readonly reader: BlockReader;
+  private readonly dirty = new Set<number>();
+  private uncommitted = false;
+  private dirtySinceCheckpoint: boolean;
+  private pinned: Set<number>;
+  private compacting = false;
+  private queue: Promise<unknown> = Promise.resolve();
+  private broken: Error | undefined;
+  private closed = false;
+
+  constructor(private readonly p: LogDeviceParts) {
+    this.sb = p.sb;
+    this.size = p.sb.diskSize;
+    this.map = p.map;
+    this.head = p.head;
+    this.generation = p.sb.generation;
+    this.pinned = new Set(p.chain);
+    this.dirtySinceCheckpoint = p.dirtySinceCheckpoint;
+    this.usable = p.sb.segmentBytes - SEGMENT_HEADER_BYTES - TAIL_ROOM;
+    // never more than a segment: the buffer is drained at every segment switch anyway
+    this.pending = new AppendBuffer(Math.min(WRITE_BUFFER_BYTES, p.sb.segmentBytes));
+    const { map, keys, segments, lower } = p;
+    this.reader = new BlockReader({ size: this.size, map, keys, logId: p.sb.logId, segments, pending: this.pending, lower });
+  }
+
+  // ---- BlockDevice ----
+
+  async read(offset: number, length: number): Promise<Buffer> {
+    if (this.closed) throw new Error("the log device is closed");
+    this.checkRange(offset, length);
+    if (length === 0) return Buffer.alloc(0);
+    const first = Math.floor(offset / BLOCK_BYTES);
+    const last = Math.floor((offset + length - 1) / BLOCK_BYTES);
+    const blocks = await this.reader.readBlocks(first, last - first + 1);
+    const start = offset - first * BLOCK_BYTES;
+    return blocks.subarray(start, start + length);
+  }
+
+  async write(offset: number, data: Buffer, opts: WriteOptions): Promise<void> {
+    this.checkRange(offset, data.length);
+    await this.exclusive(async () => {
+      await this.writeBytes(offset, data);
+      if (opts.fua) await this.commit();
+    });
+  }
+
+  flush(): Promise<void> {
+    return this.exclusive(() => this.commit());
+  }
+
+  trim(offset: number, length: number): Promise<void> {
+    return this.writeZeroes(offset, length, { fua: false });
+  }
+
+  async writeZeroes(offset: number, length: number, opts: WriteOptions): Promise<void> {
+    this.checkRange(offset, length);
+    await this.exclusive(async () => {
+      if (length > 0) await this.zeroBytes(offset, length);
+      if (opts.fua) await this.commit();
+    });
+  }
+
+  /** Written blocks are data, zeroed ones holes; never-written ones are the lower device's (or holes). */
+  async blockStatus(offset: number, length: number): Promise<Extent[]> {
+    this.checkRange(offset, length);
+    const out: Extent[] = [];
+    const end = offset + length;
+    let pos = offset;
+    while (pos < end) {
+      const b = Math.floor(pos / BLOCK_BYTES);
+      const st = this.map.get(b);
+      if (st === UNMAPPED && this.p.lower !== undefined) {
+        // the caller may ask again from where we stop: answer for this run of the lower device only
+        if (out.length > 0) break;
+        let runEnd = b + 1;
+        while (runEnd * BLOCK_BYTES < end && this.map.get(runEnd) === UNMAPPED) runEnd++;
+        return this.lowerStatus(pos, Math.min(end, runEnd * BLOCK_BYTES) - pos);
+      }
+      const next = Math.min(end, (b + 1) * BLOCK_BYTES);
+      const zero = typeof st !== "object"; // zeroed, or never written with nothing below
+      const prev = out[out.length - 1];
+      if (prev?.zero === zero) prev.length += next - pos;
+      else out.push({ length: next - pos, hole: zero, zero });
+      pos = next;
+    }
+    return out;
+  }
+
+  private async lowerStatus(offset: number, length: number): Promise<Extent[]> {
+    const lower = this.p.lower;
+    const inLower = lower === undefined ? 0 : Math.max(0, Math.min(length, lower.size - offset));
+    if (lower === undefined || inLower === 0) return [{ length, hole: true, zero: true }];
+    const got = lower.blockStatus === undefined ? [{ length: inLower, hole: false, zero: false }] : await lower.blockStatus(offset, inLower);
+    return got.length > 0 ? got : [{ length: inLower, hole: false, zero: false }];
+  }
+
+  /** Commits and checkpoints (so the next open replays nothing), then closes the files; idempotent. */
+  async close(): Promise<void> {
+    const run = this.queue.then(async () => {
+      if (this.closed) return;
+      this.closed = true;
+      try {
+        if (this.broken === undefined) {
+          await this.commit();
+          if (this.dirtySinceCheckpoint) await this.checkpoint();
+        }
+      } finally {
+        await this.p.segments.closeAll();
+      }
+    });
+    this.queue = run.catch(() => undefined);
+    await run;
+  }
+
+  // ---- serialisation and failure ----
+
+  /** Runs mutations one at a time; after a failed write to the stick, refuses every later one. */
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(async () => {
+      if (this.closed) throw new Error("the log device is closed");
+      if (this.broken !== undefined) throw this.broken;
+      try {
+        return await fn();
+      } catch (err) {
+        // a full log or an unreadable block changes nothing; any other failure may have lost buffered records
+        if (!(err instanceof LogFullError || err instanceof LogRecordError)) this.broken = err instanceof Error ? err : new Error(String(err));
+        throw err;
+      }
+    });
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private checkRange(offset: number, length: number): void {
+    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > this.size) {
+      throw new OutOfRangeError(offset, length, this.size);
+    }
+  }
+
+  // ---- writing ----
+
+  private async writeBytes(offset: number, data: Buffer): Promise<void> {
+    if (data.length === 0) return;
+    const first = Math.floor(offset / BLOCK_BYTES);
+    const last = Math.floor((offset + data.length - 1) / BLOCK_BYTES);
+    const count = last - first + 1;
+    let payload: Buffer;
+    if (offset % BLOCK_BYTES === 0 && data.length === count * BLOCK_BYTES) {
+      payload = data;
+    } else {
+      // read-modify-write of the partial blocks at either end
+      payload = Buffer.alloc(count * BLOCK_BYTES);
+      if (offset % BLOCK_BYTES !== 0) (await this.reader.readBlocks(first, 1)).copy(payload, 0);
+      if ((offset + data.length) % BLOCK_BYTES !== 0 && (count > 1 || offset % BLOCK_BYTES === 0)) {
+        (await this.reader.readBlocks(last, 1)).copy(payload, (count - 1) * BLOCK_BYTES);
+      }
+      data.copy(payload, offset - first * BLOCK_BYTES);
+    }
+    await this.appendData(first, payload, "data");
+  }
+
+  private async zeroBytes(offset: number, length: number): Promise<void> {
+    const firstWhole = Math.ceil(offset / BLOCK_BYTES);
+    const endWhole = Math.floor((offset + length) / BLOCK_BYTES);
+    const lastBlockEnd = Math.min(this.size, endWhole * BLOCK_BYTES);
+    if (firstWhole >= endWhole) {
+      await this.writeBytes(offset, Buffer.alloc(length));
+      return;
+    }
+    if (offset < firstWhole * BLOCK_BYTES) await this.writeBytes(offset, Buffer.alloc(firstWhole * BLOCK_BYTES - offset));
+    if (offset + length > lastBlockEnd) await this.writeBytes(lastBlockEnd, Buffer.alloc(offset + length - lastBlockEnd));
+    const len = recordBytes(RecordType.Zero, 0);
+    await this.ensureRoom(len, "zero");
+    const desc = Buffer.alloc(DESCRIPTOR_BYTES[RecordType.Zero]);
+    desc.writeUInt32LE(firstWhole, 0);
+    desc.writeUInt32LE(endWhole - firstWhole, 4);
+    this.appendRecord(RecordType.Zero, 0, desc, []);
+    for (let b = firstWhole; b < endWhole; b++) this.map.setZero(b);
+    this.uncommitted = true;
+  }
+
+  /** Appends `payload` (whole blocks from `first`) as data records of at most MAX_RECORD_BLOCKS. */
+  private async appendData(first: number, payload: Buffer, use: SpaceUse): Promise<void> {
+    const count = payload.length / BLOCK_BYTES;
+    for (let done = 0; done < count; ) {
+      await this.ensureRoom(recordBytes(RecordType.Data, 1), use);
+      // fill what is left of the head segment rather than leave it empty
+      const room = Math.floor((this.sb.segmentBytes - TAIL_ROOM - this.head.offset - recordBytes(RecordType.Data, 0)) / SEALED_BLOCK_BYTES);
+      const n = Math.min(MAX_RECORD_BLOCKS, count - done, room);
+      await this.ensureRoom(recordBytes(RecordType.Data, n), use);
+      const { segment, offset: at, seq } = this.head;
+      const blocksAt = at + RECORD_HEAD_BYTES + DESCRIPTOR_BYTES[RecordType.Data] + AEAD_OVERHEAD;
+      const key = this.p.keys.data(this.generation);
+      const sealed: Buffer[] = [];
+      for (let i = 0; i < n; i++) {
+        const block = first + done + i;
+        const plain = payload.subarray((done + i) * BLOCK_BYTES, (done + i + 1) * BLOCK_BYTES);
+        sealed.push(seal(key, plain, blockAad(this.sb.logId, segment, blocksAt + i * SEALED_BLOCK_BYTES, block, this.generation, seq)));
+      }
+      const desc = Buffer.alloc(DESCRIPTOR_BYTES[RecordType.Data]);
+      desc.writeUInt32LE(first + done, 0);
+      this.appendRecord(RecordType.Data, n, desc, sealed);
+      for (let i = 0; i < n; i++) {
+        this.map.setData(first + done + i, { segment, offset: blocksAt + i * SEALED_BLOCK_BYTES, generation: this.generation, seq });
+      }
+      this.uncommitted = true;
+      done += n;
+    }
+  }
+
+  /** Seals the descriptor, copies the record into the write buffer and advances the head. */
+  private appendRecord(type: RecordType, blocks: number, desc: Buffer, sealedBlocks: Buffer[]): void {
+    const { segment, offset, seq } = this.head;
+    const head = encodeRecordHead({ type, generation: this.generation, blocks, seq, sealedDescriptorBytes: desc.length + AEAD_OVERHEAD });
+    const sealedDesc = seal(this.p.keys.data(this.generation), desc, recordAad(this.sb.logId, segment, offset, head));
+    this.pending.append(segment, offset, [head, sealedDesc, ...sealedBlocks]);
+    this.head = { segment, offset: offset + recordBytes(type, blocks), seq: seq + 1 };
+    this.dirtySinceCheckpoint = true;
+  }
+
+  /** Writes out the append buffer (one pwrite). */
+  private async drain(): Promise<void> {
+    const written = await this.pending.drain((segment, data, offset) => this.p.segments.write(segment, data, offset));
+    if (written !== undefined) this.dirty.add(written);
+  }
+
+  /** Makes room for a record of `len` bytes at the head: drains the buffer, moves to a new segment. */
+  private async ensureRoom(len: number, use: SpaceUse): Promise<void> {
+    // compaction at most once a call: it moves the head, and may leave it full again
+    for (let mayCompact = true; this.head.offset + len + TAIL_ROOM > this.sb.segmentBytes; mayCompact = false) {
+      await this.nextSegment(use, mayCompact);
+    }
+    if (!this.pending.fits(this.head.segment, len)) await this.drain();
+  }
+
+  /**
+   * Durability point: data synced, then a commit record appended and synced. Every record
+   * leaves TAIL_ROOM after itself, so the commit always fits in the head segment.
+   */
+  private async commit(): Promise<void> {
+    if (!this.uncommitted) return;
+    await this.drain();
+    for (const seg of this.dirty) await this.p.segments.sync(seg);
+    this.dirty.clear();
+    this.appendRecord(RecordType.Commit, 0, Buffer.alloc(0), []);
+    await this.drain();
+    await this.p.segments.sync(this.head.segment);
+    this.dirty.clear();
+    this.uncommitted = false;
+  }
+
+  /** Moves the head to a free segment. Commits first, so the map in memory is the committed one. */
+  private async nextSegment(use: SpaceUse, mayCompact: boolean): Promise<void> {
+    await this.commit();
+    if (!this.compacting && this.pinned.size > CHECKPOINT_EVERY_SEGMENTS) await this.checkpoint();
+    const need = use === "data" ? RESERVE_SEGMENTS + 1 : 1;
+    if (use === "data" && mayCompact && !this.compacting && this.freeSegments().length < LOW_WATER_SEGMENTS) {
+      const before = this.head.segment;
+      await this.compact();
+      if (this.head.segment !== before) return; // compaction moved the head; the caller checks room again
+    }
+    const free = this.freeSegments();
+    const next = free[0];
+    if (next === undefined || free.length < need) throw new LogFullError(this.p.dir);
+    const desc = Buffer.alloc(DESCRIPTOR_BYTES[RecordType.Jump]);
+    desc.writeUInt32LE(next, 0);
+    if (!this.pending.fits(this.head.segment, JUMP_BYTES)) await this.drain();
+    this.appendRecord(RecordType.Jump, 0, desc, []);
+    this.head = { segment: next, offset: SEGMENT_HEADER_BYTES, seq: this.head.seq };
+    this.pinned.add(next);
+  }
+
+  /** Segments that hold no live block and are not needed to replay from the checkpoint, head first-after order. */
+  private freeSegments(): number[] {
+    const n = this.sb.segmentCount;
+    const out: number[] = [];
+    for (let k = 1; k < n; k++) {
+      const s = (this.head.segment + k) % n;
+      if (this.map.live[s] === 0 && !this.pinned.has(s)) out.push(s);
+    }
+    return out;
+  }
+
+  /**
+   * Writes the map to the checkpoint slot not in use, then the superblock naming it. Only after
+   * the superblock is durable are the segments of the old chain released. Call after commit().
+   */
+  private async checkpoint(): Promise<void> {
+    await this.drain();
+    const slot = this.sb.checkpointSlot === 0 ? 1 : 0;
+    const start = this.head;
+    const bytes = await writeCheckpoint(this.p.files, this.p.dir, this.p.keys, this.sb.logId, { slot, generation: this.generation, start }, this.map);
+    const sb: Superblock = {
+      ...this.sb,
+      sequence: this.sb.sequence + 1,
+      checkpointSlot: slot,
+      checkpointBytes: bytes,
+      checkpointGeneration: this.generation,
+      replayStart: start,
+    };
+    await writeSuperblock(this.p.files, this.p.dir, sb, this.p.keys);
+    this.sb = sb;
+    this.pinned = new Set([this.head.segment]);
+    this.dirtySinceCheckpoint = false;
+  }
+
+  /**
+   * Copies the live blocks of the emptiest segments to the head until enough segments are free.
+   * A victim is released only by the checkpoint written after its copies are committed, so a
+   * crash at any step leaves the old copies (before) or the new ones (after), both complete.
+   */
+  private async compact(): Promise<void> {
+    this.compacting = true;
+    try {
+      await this.commit();
+      if (this.dirtySinceCheckpoint) await this.checkpoint();
+      let emptied = 0;
+      for (let round = 0; round < this.sb.segmentCount; round++) {
+        if (this.freeSegments().length + emptied >= LOW_WATER_SEGMENTS) break;
+        const victim = this.pickVictim();
+        if (victim === undefined) break;
+        if (this.freeSegments().length === 0 && emptied > 0) {
+          await this.commit();
+          await this.checkpoint();
+          emptied = 0;
+        }
+        try {
+          await this.copyOut(victim);
+        } catch (err) {
+          if (err instanceof LogFullError) break;
+          throw err;
+        }
+        emptied++;
+      }
+      await this.commit();
+      if (this.dirtySinceCheckpoint) await this.checkpoint();
+    } finally {
+      this.compacting = false;
+    }
+  }
+
+  private pickVictim(): number | undefined {
+    let best: number | undefined;
+    let bestLive = Infinity;
+    for (let s = 0; s < this.sb.segmentCount; s++) {
+      const live = this.map.live[s] ?? 0;
+      if (live === 0 || s === this.head.segment || this.pinned.has(s)) continue;
+      if (live < bestLive) {
+        best = s;
+        bestLive = live;
+      }
+    }
+    return bestLive * SEALED_BLOCK_BYTES <= MAX_VICTIM_FILL * this.usable ? best : undefined;
+  }
+
+  private async copyOut(victim: number): Promise<void> {
+    let runStart = -1;
+    let runLength = 0;
+    const flushRun = async (): Promise<void> => {
+      if (runLength === 0) return;
+      await this.appendData(runStart, await this.reader.readBlocks(runStart, runLength), "compact");
+      runLength = 0;
+    };
+    for (let b = 0; b < this.map.blocks; b++) {
+      if (this.map.segmentOf(b) !== victim) continue;
+      if (runLength > 0 && b === runStart + runLength && runLength < MAX_RECORD_BLOCKS) {
+        runLength++;
+        continue;
+      }
+      await flushRun();
+      runStart = b;
+      runLength = 1;
+    }
+    await flushRun();
+  }
+}

@@ -1,0 +1,81 @@
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { test } from "node:test";
+import { EXIT } from "../../src/cli/exit-codes.js";
+import { serve, STICKVM } from "../helpers/serve.js";
+import { adminKey, haveTool, PASSPHRASE, fastBuild, tempDir, writeImage } from "../helpers/sticks.js";
+
+const MiB = 1024 * 1024;
+const missing = ["nbdinfo", "qemu-img", "qemu-io"].filter((t) => !haveTool(t));
+const skip = missing.length > 0 ? `not installed: ${missing.join(", ")}` : false;
+
+function run(cmd: string, args: string[]): string {
+  const r = spawnSync(cmd, args, { encoding: "utf8", timeout: 60_000 });
+  assert.equal(r.status, 0, `${cmd} ${args.join(" ")}: ${r.stderr}`);
+  return r.stdout;
+}
+
+async function filesUnder(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const e of await readdir(dir, { recursive: true, withFileTypes: true })) if (e.isFile()) out.push(join(e.parentPath, e.name));
+  return out;
+}
+
+test("stickvm serve: three exports, the base byte for byte, the user disk survives kill -9, one server per stick, no trace", { skip }, async (t) => {
+  const dir = await tempDir(t);
+  const { path: image } = await writeImage(dir, [{ random: 3 * MiB }, { zeros: 2 * MiB }, { random: MiB + 4096 }]);
+  const stick = join(dir, "stick");
+  await fastBuild({ image, out: stick, signingKey: await adminKey(dir), userSize: 32 * MiB, localSize: 16 * MiB });
+  const hostTmp = join(dir, "host-tmp");
+  await mkdir(hostTmp);
+  const socket = join(dir, "nbd.sock");
+  const env = { TMPDIR: hostTmp };
+
+  let s = await serve(["--stick", stick, "--socket", socket], env);
+  t.after(() => s.proc.kill("SIGKILL"));
+  assert.deepEqual([...s.exports.keys()], ["system", "user", "local"]);
+  assert.equal(s.exports.get("user")?.size, 32 * MiB);
+  const list = run("nbdinfo", ["--list", `nbd+unix:///?socket=${socket}`]);
+  for (const name of ["system", "user", "local"]) assert.match(list, new RegExp(`export="${name}"`));
+  assert.match(list, /export-size: 6295552/);
+  assert.match(run("nbdinfo", ["--map", s.exports.get("system")?.uri ?? ""]), /2097152\s+3\s+hole,zero/);
+  run("qemu-img", ["compare", "-f", "raw", "-F", "raw", image, s.exports.get("system")?.uri ?? ""]);
+
+  const user = s.exports.get("user")?.uri ?? "";
+  const MARKER = "STICKVM-PLAINTEXT-MARKER";
+  run("qemu-io", ["-f", "raw", "-c", "write -P 0x5a 1000 70001", "-c", "flush", user]);
+  const markerFile = join(dir, "marker.bin");
+  await writeFile(markerFile, Buffer.from(MARKER.repeat(200)));
+  for (const exp of ["system", "user", "local"]) run("qemu-io", ["-f", "raw", "-c", `write -s ${markerFile} ${MiB} ${MARKER.length * 200}`, "-c", "flush", s.exports.get(exp)?.uri ?? ""]);
+
+  // a second server on the same stick is refused while the first runs
+  const second = spawnSync(process.execPath, [STICKVM, "serve", "--stick", stick, "--socket", join(dir, "other.sock")], {
+    encoding: "utf8",
+    env: { ...process.env, STICKVM_PASSPHRASE: PASSPHRASE },
+  });
+  assert.equal(second.status, EXIT.usage);
+  assert.match(second.stderr, /in use by process/);
+
+  // no file on the stick or the host holds the marker in plaintext while serving
+  for (const f of [...(await filesUnder(stick)), ...(await filesUnder(hostTmp))]) {
+    assert.equal((await readFile(f)).indexOf(MARKER), -1, `${f} holds the marker in plaintext`);
+  }
+
+  // kill -9, restart: everything flushed is there
+  s.proc.kill("SIGKILL");
+  await new Promise((r) => s.proc.once("exit", r));
+  s = await serve(["--stick", stick, "--socket", socket], env);
+  run("qemu-io", ["-f", "raw", "-c", "read -P 0x5a 1000 70001", s.exports.get("user")?.uri ?? ""]);
+  assert.match(run("qemu-io", ["-f", "raw", "-c", `read -v ${MiB} 64`, s.exports.get("user")?.uri ?? ""]), /53 54 49 43 4b 56 4d 2d 50 4c 41 49 4e 54 45 58/, "the user disk kept the marker");
+  // the volatile system changes and the local disk did not survive the session
+  run("qemu-io", ["-f", "raw", "-c", `read -P 0 ${MiB} 4800`, s.exports.get("local")?.uri ?? ""]);
+  run("qemu-img", ["compare", "-f", "raw", "-F", "raw", image, s.exports.get("system")?.uri ?? ""]);
+
+  assert.equal(await s.stop(), 0, s.output());
+  await assert.rejects(stat(socket), "the socket is removed");
+  await assert.rejects(stat(join(stick, "stickvm.lock")), "the lock is released");
+  const left = (await readdir(hostTmp)).filter((n) => n.startsWith("stickvm-session-"));
+  assert.equal(left.length, 1, "only the killed session's folder is left (wiping it is the residue journal's job)");
+});
