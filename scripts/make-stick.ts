@@ -9,7 +9,7 @@ import { keygen } from "../src/admin/keygen.js";
 import { formatVerifyReport, verifyStick } from "../src/admin/verify.js";
 import { EXIT } from "../src/cli/exit-codes.js";
 import { getPassphrase } from "../src/cli/passphrase.js";
-import { parseSize } from "../src/cli/parse-size.js";
+import { parseSize } from "../src/util/parse-size.js";
 import { progressBar } from "../src/cli/progress.js";
 import { readUnlock } from "../src/cli/unlock-options.js";
 import { runCli } from "../src/cli/run-cli.js";

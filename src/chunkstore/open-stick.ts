@@ -1,7 +1,6 @@
 import type { StickHeader } from "../../stick-layout/header.js";
 import type { Manifest } from "../../stick-layout/manifest.js";
 import { wipeSecrets, type StickSecrets } from "../../stick-layout/secrets.js";
-import { CorruptStickError } from "../errors/errors.js";
 import { BaseImage } from "./base-image.js";
 import { describeLocation, PackChunkStore } from "./pack-store.js";
 import {
@@ -9,7 +8,7 @@ import {
   checkSlotsBelong,
   loadChunkIndex,
   loadManifest,
-  policyProblem,
+  loadPolicyBytes,
   readHeaderCopies,
   readKeySlots,
   unlock,
@@ -20,6 +19,8 @@ export interface OpenStick {
   dir: string;
   header: StickHeader;
   manifest: Manifest;
+  /** policy.json as the admin signed it into the header, if the stick has one. */
+  policyBytes: Buffer | undefined;
   secrets: StickSecrets;
   store: PackChunkStore;
   base: BaseImage;
@@ -38,8 +39,7 @@ export async function openStick(dir: string, how: Unlock): Promise<OpenStick> {
   const secrets = await unlock(slots, how);
   try {
     const header = authenticHeader(copies, secrets, slots);
-    const problem = await policyProblem(dir, header);
-    if (problem !== undefined) throw new CorruptStickError(problem);
+    const policyBytes = await loadPolicyBytes(dir, header);
     const manifest = await loadManifest(dir, header);
     const index = await loadChunkIndex(dir, header);
     const store = new PackChunkStore(dir, index, manifest.chunkSize);
@@ -52,6 +52,7 @@ export async function openStick(dir: string, how: Unlock): Promise<OpenStick> {
       dir,
       header,
       manifest,
+      policyBytes,
       secrets,
       store,
       base,

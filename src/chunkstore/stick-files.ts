@@ -123,16 +123,24 @@ export async function loadChunkIndex(stickDir: string, header: StickHeader): Pro
   }
 }
 
-/** Checks policy.json against the digest in the header (all zeros: the stick has no policy). */
-export async function policyProblem(stickDir: string, header: StickHeader): Promise<string | undefined> {
+/**
+ * policy.json's bytes, checked against the digest in the authenticated header (all zeros:
+ * the stick has no policy, and then there must be no file). CorruptStickError when they differ.
+ */
+export async function loadPolicyBytes(stickDir: string, header: StickHeader): Promise<Buffer | undefined> {
+  const path = join(stickDir, STICK_FILES.policy);
   const none = header.policyDigest.every((b) => b === 0);
   let buf: Buffer | undefined;
   try {
-    buf = await readFile(join(stickDir, STICK_FILES.policy));
+    buf = await readFile(path);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw fileError(err, "read", join(stickDir, STICK_FILES.policy));
+    if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw fileError(err, "read", path);
   }
-  if (none) return buf === undefined ? undefined : `${STICK_FILES.policy} is present but the header names no policy`;
-  if (buf === undefined) return `${STICK_FILES.policy} is missing`;
-  return sha256(buf).equals(header.policyDigest) ? undefined : `${STICK_FILES.policy} does not match the digest in the header (edited)`;
+  if (none) {
+    if (buf !== undefined) throw new CorruptStickError(`${STICK_FILES.policy} is present but the header names no policy`);
+    return undefined;
+  }
+  if (buf === undefined) throw new CorruptStickError(`${STICK_FILES.policy} is missing`);
+  if (!sha256(buf).equals(header.policyDigest)) throw new CorruptStickError(`${STICK_FILES.policy} does not match the digest in the header (edited)`);
+  return buf;
 }

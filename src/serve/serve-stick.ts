@@ -1,18 +1,21 @@
 import { mkdtemp, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { openStick } from "../chunkstore/open-stick.js";
+import { openStick, type OpenStick } from "../chunkstore/open-stick.js";
 import type { Unlock } from "../chunkstore/stick-files.js";
 import { fileError } from "../errors/errors.js";
 import { BaseDevice } from "../layers/base-device.js";
 import type { BlockDevice } from "../layers/block-device.js";
 import { EncryptedBlockFile } from "../layers/encrypted-block-file.js";
-import { createLogDevice, openLogDevice } from "../layers/log/log.js";
+import { DEFAULT_SEGMENT_BYTES, SUPERBLOCK_FILE } from "../layers/log/format.js";
+import { createLogDevice, defaultSegmentCount, openLogDevice } from "../layers/log/log.js";
 import { createScratchDevice, OverlayDevice } from "../layers/overlay-device.js";
 import { ZeroDevice } from "../layers/zero-device.js";
 import { startNbdServer, type NbdExports } from "../nbd/server.js";
 import { removeStaleSocket } from "./stale-socket.js";
 import { lockStick } from "./stick-lock.js";
+import { systemChangesPolicy } from "../policy/system-changes.js";
+import { hkdf32 } from "../crypto/kdf.js";
 
 /** The user disk's log folder on the stick (FORMAT.md "User log"). */
 export const USER_LOG_DIR = "user";
@@ -40,12 +43,26 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
-/** The user disk: the log on the stick, made on first use. */
-async function userDevice(stickDir: string, key: Buffer, size: number): Promise<BlockDevice> {
-  const dir = join(stickDir, USER_LOG_DIR);
-  const lower = new ZeroDevice(size);
-  if (await exists(join(dir, "superblock.bin"))) return openLogDevice({ dir, key, lower });
-  return createLogDevice({ dir, key, size, lower });
+/** A log on the stick over `lower`, made on first use with room for `capacity` bytes of writes. */
+async function logOnStick(dir: string, key: Buffer, lower: BlockDevice, capacity: number): Promise<BlockDevice> {
+  if (await exists(join(dir, SUPERBLOCK_FILE))) return openLogDevice({ dir, key, lower });
+  const segmentCount = defaultSegmentCount(Math.min(capacity, lower.size), DEFAULT_SEGMENT_BYTES);
+  return createLogDevice({ dir, key, size: lower.size, lower, segmentCount });
+}
+
+/** Persistent system changes belong to one base version: a base update starts a new folder. */
+export function systemChangesDir(baseVersion: number): string {
+  return `system-changes-${baseVersion.toString().padStart(8, "0")}`;
+}
+
+/** The system disk: the base with this session's changes (volatile) or the stick's (persistent). */
+async function systemDevice(stick: OpenStick, sessionDir: string): Promise<BlockDevice> {
+  const base = new BaseDevice(stick.base);
+  const changes = systemChangesPolicy(stick.policyBytes, base.size);
+  if (changes.mode === "volatile") return new OverlayDevice(base, await EncryptedBlockFile.create(sessionDir, "system"));
+  // a key of its own for the system-changes log, derived from the user key
+  const key = hkdf32(stick.secrets.userKey, stick.header.stickId, "stickvm system changes v1");
+  return logOnStick(join(stick.dir, systemChangesDir(stick.header.baseVersion)), key, base, changes.capacity);
 }
 
 /**
@@ -69,15 +86,16 @@ export async function serveStick(o: ServeOptions): Promise<void> {
     const sessionDir = await mkdtemp(join(tmpdir(), "stickvm-session-"));
     closers.push(() => rm(sessionDir, { recursive: true, force: true }));
 
-    const system = new OverlayDevice(new BaseDevice(stick.base), await EncryptedBlockFile.create(sessionDir, "system"));
+    const system = await systemDevice(stick, sessionDir);
     closers.push(() => system.close());
-    const user = await userDevice(o.stick, stick.secrets.userKey, stick.header.userDiskSize);
+    const userSize = stick.header.userDiskSize;
+    const user = await logOnStick(join(o.stick, USER_LOG_DIR), stick.secrets.userKey, new ZeroDevice(userSize), userSize);
     closers.push(() => user.close());
     const local = await createScratchDevice({ dir: sessionDir, size: stick.header.localDiskSize });
     closers.push(() => local.close());
 
     const exports: NbdExports = new Map([
-      ["system", { device: system, description: "the system disk: the signed base with this session's changes" }],
+      ["system", { device: system, description: "the system disk: the signed base with the system changes" }],
       ["user", { device: user, description: "the user disk, kept on the stick" }],
       ["local", { device: local, description: "scratch for swap and caches, gone at exit" }],
     ]);

@@ -1,11 +1,12 @@
 import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
 import { spawnSync } from "node:child_process";
 import { mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
 import { EXIT } from "../../src/cli/exit-codes.js";
 import { serve, STICKVM } from "../helpers/serve.js";
-import { adminKey, haveTool, PASSPHRASE, fastBuild, tempDir, writeImage } from "../helpers/sticks.js";
+import { adminKey, haveTool, PASSPHRASE, fastBuild, REPO_ROOT, tempDir, writeImage } from "../helpers/sticks.js";
 
 const MiB = 1024 * 1024;
 const missing = ["nbdinfo", "qemu-img", "qemu-io"].filter((t) => !haveTool(t));
@@ -78,4 +79,46 @@ test("stickvm serve: three exports, the base byte for byte, the user disk surviv
   await assert.rejects(stat(join(stick, "stickvm.lock")), "the lock is released");
   const left = (await readdir(hostTmp)).filter((n) => n.startsWith("stickvm-session-"));
   assert.equal(left.length, 1, "only the killed session's folder is left (wiping it is the residue journal's job)");
+});
+
+const noFio = ["fio", "nbdcopy", "qemu-io"].filter((t) => !haveTool(t));
+
+test("persistent system changes survive a restart; fio verifies and nbdcopy copies on every export", { skip: noFio.length > 0 ? `not installed: ${noFio.join(", ")}` : false }, async (t) => {
+  const dir = await tempDir(t);
+  const { path: image } = await writeImage(dir, [{ random: 4 * MiB }, { zeros: 12 * MiB }]);
+  const policyFile = join(dir, "policy.json");
+  await writeFile(policyFile, JSON.stringify({ systemChanges: "persistent", systemChangesSize: "8M" }));
+  const stick = join(dir, "stick");
+  await fastBuild({ image, out: stick, signingKey: await adminKey(dir), userSize: 32 * MiB, localSize: 16 * MiB, policy: policyFile });
+  const socket = join(dir, "nbd.sock");
+
+  let s = await serve(["--stick", stick, "--socket", socket]);
+  t.after(() => s.proc.kill("SIGKILL"));
+  const uri = (name: string): string => s.exports.get(name)?.uri ?? "";
+  for (const name of ["user", "local", "system"]) {
+    run("fio", [
+      "--name=verify", "--ioengine=nbd", `--uri=${uri(name)}`, "--rw=randrw", "--bsrange=4k-1m", "--size=8m", "--iodepth=8",
+      "--verify=crc32c", "--verify_fatal=1", "--verify_state_save=0", "--fsync=16", "--runtime=5", `--directory=${dir}`,
+    ]);
+  }
+  // nbdcopy into the user disk and back out
+  const blob = join(dir, "blob.raw");
+  await writeFile(blob, randomBytes(3 * MiB));
+  run("nbdcopy", [blob, uri("user")]);
+  const back = join(dir, "back.raw");
+  run("nbdcopy", [uri("user"), back]);
+  assert.ok((await readFile(back)).subarray(0, 3 * MiB).equals(await readFile(blob)));
+
+  run("qemu-io", ["-f", "raw", "-c", "write -P 0x77 5000 20000", "-c", "flush", uri("system")]);
+  assert.equal(await s.stop(), 0, s.output());
+  s = await serve(["--stick", stick, "--socket", socket]);
+  run("qemu-io", ["-f", "raw", "-c", "read -P 0x77 5000 20000", uri("system")]);
+  // the base itself is untouched: make-stick verify still passes
+  assert.equal(await s.stop(), 0, s.output());
+  const verify = spawnSync(process.execPath, [join(REPO_ROOT, "dist", "scripts", "make-stick.js"), "verify", "--stick", stick], {
+    encoding: "utf8",
+    env: { ...process.env, STICKVM_PASSPHRASE: PASSPHRASE },
+  });
+  assert.equal(verify.status, 0, verify.stdout + verify.stderr);
+  assert.ok((await readdir(stick)).includes("system-changes-00000001"));
 });
