@@ -11,7 +11,7 @@ import { availableParallelism, cpus, tmpdir, totalmem } from "node:os";
 import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { parseSize } from "../../src/cli/parse-size.js";
+import { parseSize } from "../../src/util/parse-size.js";
 import { formatCell, type Contender, type RunResult, median, runContender, treeSize } from "./bench-run.js";
 
 const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
