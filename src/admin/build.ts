@@ -74,7 +74,7 @@ function checkOptions(o: BuildOptions): void {
   const kdfProblem = argon2ParamsProblem(o.kdf);
   if (kdfProblem !== undefined) throw new UsageError(kdfProblem);
   for (const [name, v] of [["user size", o.userSize], ["local size", o.localSize]] as const) {
-    if (!Number.isSafeInteger(v) || v < 0 || v % SECTOR_BYTES !== 0) throw new UsageError(`${name} must be a multiple of ${SECTOR_BYTES} bytes`);
+    if (!Number.isSafeInteger(v) || v <= 0 || v % SECTOR_BYTES !== 0) throw new UsageError(`${name} must be a positive multiple of ${SECTOR_BYTES} bytes`);
   }
   if (!Number.isInteger(o.compressionLevel) || o.compressionLevel < 1 || o.compressionLevel > 9) throw new UsageError("compression level must be 1..9");
   const minPack = Math.max(1024 * 1024, PACK_HEADER_BYTES + maxRecordLength(o.chunkSize));

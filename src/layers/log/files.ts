@@ -1,4 +1,4 @@
-import { mkdir, open, stat, type FileHandle } from "node:fs/promises";
+import { type FileHandle, mkdir, open, rm, stat } from "node:fs/promises";
 import { fileError } from "../../errors/errors.js";
 import { syncFolder } from "../../util/durable-file.js";
 
@@ -24,6 +24,8 @@ export interface LogFiles {
   size(path: string): Promise<number | undefined>;
   /** Creates the folder if needed and makes the names created in it durable. */
   ensureFolder(path: string): Promise<void>;
+  /** Removes a file if it exists (what an interrupted creation left). */
+  remove(path: string): Promise<void>;
   syncFolder(path: string): Promise<void>;
 }
 
@@ -111,6 +113,13 @@ export const nodeFiles: LogFiles = {
       await mkdir(path, { recursive: true });
     } catch (err) {
       throw fileError(err, "create the folder", path);
+    }
+  },
+  async remove(path) {
+    try {
+      await rm(path, { force: true });
+    } catch (err) {
+      throw fileError(err, "remove", path);
     }
   },
   syncFolder,

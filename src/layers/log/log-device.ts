@@ -2,7 +2,7 @@
 // commit them, segment switches checkpoint the map and compact, reads go through BlockReader.
 // Mutations run one at a time (exclusive); reads run beside them.
 import { AEAD_OVERHEAD, seal } from "../../crypto/aead.js";
-import { NoSpaceError, OutOfRangeError } from "../../errors/errors.js";
+import { ChunkInvalidError, ChunkMissingError, NoSpaceError, OutOfRangeError } from "../../errors/errors.js";
 import type { BlockDevice, Extent, WriteOptions } from "../block-device.js";
 import { AppendBuffer } from "./append-buffer.js";
 import { BlockReader } from "./block-reader.js";
@@ -78,6 +78,8 @@ export class LogDevice implements BlockDevice {
   private uncommitted = false;
   private dirtySinceCheckpoint: boolean;
   private pinned: Set<number>;
+  /** Segments holding a block that no longer authenticates: compaction skips them this session. */
+  private readonly uncompactable = new Set<number>();
   private compacting = false;
   private queue: Promise<unknown> = Promise.resolve();
   private broken: Error | undefined;
@@ -197,8 +199,11 @@ export class LogDevice implements BlockDevice {
       try {
         return await fn();
       } catch (err) {
-        // a full log or an unreadable block changes nothing; any other failure may have lost buffered records
-        if (!(err instanceof LogFullError || err instanceof LogRecordError)) this.broken = err instanceof Error ? err : new Error(String(err));
+        // A full log, an unreadable block here or in the lower device, or a bad range changes
+        // nothing; any other failure (a write or sync to the stick) may have lost buffered records.
+        const harmless =
+          err instanceof LogFullError || err instanceof LogRecordError || err instanceof ChunkInvalidError || err instanceof ChunkMissingError || err instanceof OutOfRangeError;
+        if (!harmless) this.broken = err instanceof Error ? err : new Error(String(err));
         throw err;
       }
     });
@@ -391,7 +396,8 @@ export class LogDevice implements BlockDevice {
       if (this.dirtySinceCheckpoint) await this.checkpoint();
       let emptied = 0;
       for (let round = 0; round < this.sb.segmentCount; round++) {
-        if (this.freeSegments().length + emptied >= LOW_WATER_SEGMENTS) break;
+        // an emptied victim already counts among the free segments
+        if (this.freeSegments().length >= LOW_WATER_SEGMENTS) break;
         const victim = this.pickVictim();
         if (victim === undefined) break;
         if (this.freeSegments().length === 0 && emptied > 0) {
@@ -403,6 +409,11 @@ export class LogDevice implements BlockDevice {
           await this.copyOut(victim);
         } catch (err) {
           if (err instanceof LogFullError) break;
+          // a damaged block: leave this segment be for the session (its block still reads as an error) and try another
+          if (err instanceof LogRecordError) {
+            this.uncompactable.add(victim);
+            continue;
+          }
           throw err;
         }
         emptied++;
@@ -419,7 +430,7 @@ export class LogDevice implements BlockDevice {
     let bestLive = Infinity;
     for (let s = 0; s < this.sb.segmentCount; s++) {
       const live = this.map.live[s] ?? 0;
-      if (live === 0 || s === this.head.segment || this.pinned.has(s)) continue;
+      if (live === 0 || s === this.head.segment || this.pinned.has(s) || this.uncompactable.has(s)) continue;
       if (live < bestLive) {
         best = s;
         bestLive = live;

@@ -82,6 +82,8 @@ export async function createLogDevice(o: CreateLogOptions): Promise<BlockDevice>
   await files.ensureFolder(o.dir);
   if ((await files.size(`${o.dir}/${SUPERBLOCK_FILE}`)) !== undefined) throw new UsageError(`${o.dir} already holds a log`);
 
+  await removeLeftovers(files, o.dir);
+
   const logId = randomBytes(LOG_ID_BYTES);
   for (let s = 0; s < segmentCount; s++) await files.create(`${o.dir}/${segmentFileName(s)}`, segmentBytes, encodeSegmentHeader(logId, s));
   const cpBytes = checkpointFileBytes(Math.ceil(o.size / BLOCK_BYTES));
@@ -109,6 +111,15 @@ export async function createLogDevice(o: CreateLogOptions): Promise<BlockDevice>
   await files.create(`${o.dir}/${SUPERBLOCK_FILE}`, SUPERBLOCK_FILE_BYTES, both);
   await files.syncFolder(o.dir);
   return openLogDevice({ dir: o.dir, key: o.key, ...(o.lower ? { lower: o.lower } : {}), files });
+}
+
+/**
+ * Removes the segment and checkpoint files of a creation that was interrupted before its
+ * superblock (nothing in them was ever acknowledged), so that creating again can succeed.
+ */
+async function removeLeftovers(files: LogFiles, dir: string): Promise<void> {
+  for (const slot of [0, 1]) await files.remove(`${dir}/${checkpointFileName(slot)}`);
+  for (let s = 0; (await files.size(`${dir}/${segmentFileName(s)}`)) !== undefined; s++) await files.remove(`${dir}/${segmentFileName(s)}`);
 }
 
 /** Opens a log: superblock, checkpoint, replay of the tail, then a durable generation bump. */

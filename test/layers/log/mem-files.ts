@@ -57,6 +57,11 @@ export class MemFiles implements LogFiles {
     return Promise.resolve();
   }
 
+  remove(path: string): Promise<void> {
+    this.files.delete(path);
+    return Promise.resolve();
+  }
+
   size(path: string): Promise<number | undefined> {
     return Promise.resolve(this.files.get(path)?.length);
   }
