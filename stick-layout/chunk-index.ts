@@ -35,7 +35,8 @@ export class IndexBuilder {
 
   add(e: IndexEntry): number {
     if ((this.count + 1) * INDEX_ENTRY_BYTES > this.rows.length) {
-      const bigger = Buffer.alloc(this.rows.length * 2);
+      // grow by half: a build's index rows are its largest per-chunk memory
+      const bigger = Buffer.alloc(Math.ceil((this.rows.length * 1.5) / INDEX_ENTRY_BYTES) * INDEX_ENTRY_BYTES);
       this.rows.copy(bigger);
       this.rows = bigger;
     }

@@ -7,7 +7,7 @@ import { DedupTable } from "../../src/admin/dedup-table.js";
 test("dedup stays exact when ids share their prefix", () => {
   const rows = new IndexBuilder();
   // a one-byte prefix: 600 ids over 256 prefixes collide all the time
-  const table = new DedupTable(rows, 1);
+  const table = new DedupTable(rows, (id) => id.readUInt8(0));
   const ids = Array.from({ length: 600 }, () => randomBytes(32));
   for (const id of ids) {
     assert.equal(table.find(id), undefined, "a new id is not found");
