@@ -32,6 +32,12 @@ export interface RunResult {
   cpuSeconds: number | undefined;
   /** CPU time the hypervisor took from this VM during the run (all cores; /proc/stat "steal"); undefined if unknown. */
   stealSeconds: number | undefined;
+  /**
+   * CPU seconds the machine spent busy during the run beyond what the command itself used (/proc/stat
+   * minus GNU time's user+sys): other processes, and the kernel's own work such as writeback; undefined
+   * without /usr/bin/time or /proc/stat. Large values mean something else competed for the cores.
+   */
+  otherCpuSeconds: number | undefined;
   stdout: string;
 }
 
@@ -78,12 +84,39 @@ const USER_HZ = (() => {
   }
 })();
 
-/** Total steal ticks of all CPUs so far, or undefined when /proc/stat cannot say. */
-async function stealTicks(): Promise<number | undefined> {
+interface CpuTicks {
+  /** user + nice + system + irq + softirq of all CPUs (guest time is inside user). */
+  busy: number;
+  steal: number;
+}
+
+/** Busy and steal ticks of all CPUs so far, or undefined when /proc/stat cannot say. */
+async function cpuTicks(): Promise<CpuTicks | undefined> {
   const text = await readFile("/proc/stat", "utf8").catch(() => "");
-  const fields = /^cpu\s+(.+)$/m.exec(text)?.[1]?.trim().split(/\s+/);
-  const steal = fields?.[7];
-  return steal === undefined ? undefined : Number(steal);
+  const f = /^cpu\s+(.+)$/m.exec(text)?.[1]?.trim().split(/\s+/).map(Number);
+  if (f === undefined || f.length < 8 || f.some((x) => !Number.isFinite(x))) return undefined;
+  const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0, steal = 0] = f;
+  return { busy: user + nice + system + irq + softirq, steal };
+}
+
+/**
+ * Waits until the machine has been close to idle (less than `maxBusyCores` of CPU busy, averaged over
+ * `windowMs`) or `timeoutMs` has passed, so a run does not start in the middle of someone else's work
+ * on a shared machine. Returns the seconds waited and whether a quiet window was found.
+ */
+export async function waitForIdle(timeoutMs: number, windowMs = 1000, maxBusyCores = 0.15): Promise<{ seconds: number; idle: boolean }> {
+  const t0 = Date.now();
+  const elapsed = (): number => (Date.now() - t0) / 1000;
+  if (timeoutMs <= 0) return { seconds: 0, idle: true };
+  for (;;) {
+    const a = await cpuTicks();
+    if (a === undefined) return { seconds: elapsed(), idle: true };
+    await new Promise((resolve) => setTimeout(resolve, windowMs));
+    const b = await cpuTicks();
+    if (b === undefined) return { seconds: elapsed(), idle: true };
+    if ((b.busy - a.busy) / USER_HZ / (windowMs / 1000) < maxBusyCores) return { seconds: elapsed(), idle: true };
+    if (Date.now() - t0 >= timeoutMs) return { seconds: elapsed(), idle: false };
+  }
 }
 
 /** Runs the command (under /usr/bin/time when `useTime`), then `sync`; measures, then deletes the output. */
@@ -92,7 +125,7 @@ export async function runContender(c: Contender, useTime: boolean): Promise<RunR
   if (program === undefined) throw new Error(`${c.key}: empty command`);
   const rssFile = join(tmpdir(), `stickvm-bench-rss-${String(process.pid)}-${c.key}`);
   const argv = useTime ? ["/usr/bin/time", "-f", "%M %U %S", "-o", rssFile, program, ...args] : [program, ...args];
-  const steal0 = await stealTicks();
+  const ticks0 = await cpuTicks();
   const t0 = process.hrtime.bigint();
   const child = spawn(argv[0] ?? program, argv.slice(1), {
     env: { ...process.env, ...c.env },
@@ -133,7 +166,7 @@ export async function runContender(c: Contender, useTime: boolean): Promise<RunR
   }
   execFileSync("sync");
   const t2 = process.hrtime.bigint();
-  const steal1 = await stealTicks();
+  const ticks1 = await cpuTicks();
 
   let peakRssKiB = polled;
   let cpuSeconds: number | undefined;
@@ -154,7 +187,9 @@ export async function runContender(c: Contender, useTime: boolean): Promise<RunR
     outputAllocatedBytes: size.allocated,
     peakRssKiB,
     cpuSeconds,
-    stealSeconds: steal0 === undefined || steal1 === undefined ? undefined : (steal1 - steal0) / USER_HZ,
+    stealSeconds: ticks0 === undefined || ticks1 === undefined ? undefined : (ticks1.steal - ticks0.steal) / USER_HZ,
+    otherCpuSeconds:
+      ticks0 === undefined || ticks1 === undefined || cpuSeconds === undefined ? undefined : Math.max(0, (ticks1.busy - ticks0.busy) / USER_HZ - cpuSeconds),
     stdout,
   };
 }

@@ -1,24 +1,39 @@
 #!/usr/bin/env node
 // Build benchmark: `make-stick build` against `qemu-img convert -O qcow2 -c` and `cp`, side by
-// side on one ext4 image of real files. Writes the "## make-stick build" section of BENCHMARKS.md.
+// side on one ext4 image of real files, then make-stick's peak memory on that image and on one
+// four times its size. Writes the "## make-stick build" section of BENCHMARKS.md.
 //
 //   npm run bench -- [--size 1G] [--fill 0.7] [--rounds 3] [--work DIR] [--cache cold|warm]
-//                    [--threads N] [--explore] [--dense] [--out FILE]
+//                    [--threads N] [--levels 1,6] [--explore] [--dense] [--skip-memory] [--idle-wait 120]
+//                    [--out FILE]
 import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
-import { copyFile, lstat, mkdir, readdir, readFile, readlink, rm, symlink, writeFile } from "node:fs/promises";
+import { copyFile, lstat, mkdir, open, readdir, readFile, readlink, rename, rm, stat, statfs, symlink, writeFile } from "node:fs/promises";
 import { availableParallelism, cpus, tmpdir, totalmem } from "node:os";
 import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { BUILD_DEFAULTS } from "../../src/admin/build.js";
 import { parseSize } from "../../src/util/parse-size.js";
-import { formatCell, type Contender, type RunResult, median, runContender, treeSize } from "./bench-run.js";
+import { formatCell, type Contender, type RunResult, median, runContender, treeSize, waitForIdle } from "./bench-run.js";
 
 const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
 const MAKE_STICK = join(ROOT, "dist", "scripts", "make-stick.js");
 const SECTION = "## make-stick build";
 const MiB = 1024 * 1024;
+const GiB = 1024 * MiB;
 const TARGET_SPEEDUP = 1.5;
+/** make-stick's own compression level when --compression-level is not given. */
+const DEFAULT_LEVEL: number = BUILD_DEFAULTS.compressionLevel;
+/** The memory check builds the image and an image this many times its size. */
+const SCALE = 4;
+/** Bump when the way the scaled image is made changes, so cached ones are made again. */
+const SCALED_RECIPE = 1;
+/** The memory projection: an image this large, cut into chunks this large (the bench's --chunk-size). */
+const PROJECT_BYTES = 20 * GiB;
+const CHUNK_BYTES = 64 * 1024;
+/** Shell equivalent of one XORed copy (shown in BENCHMARKS.md): stdin XOR the byte given as argument. */
+const PERL_XOR = "binmode STDIN; binmode STDOUT; $/ = \\65536; $m = chr(shift) x 65536; print $_ ^ substr($m, 0, length) while <STDIN>";
 /**
  * Where real files are copied from, in this order, each up to its share of the bytes to fill
  * (what a root leaves unused passes on to the next), so the image holds a mix like an OS disk:
@@ -49,9 +64,12 @@ interface Options {
   cache: "cold" | "warm";
   threads: number;
   explore: boolean;
-  /** Extra compression levels measured when level 1 misses the size target (always with --explore). */
+  /** Other compression levels measured besides make-stick's default, so the speed/size trade-off shows. */
   levels: number[];
   dense: boolean;
+  skipMemory: boolean;
+  /** Longest wait, in seconds, for a quiet machine before each run (0: do not wait). */
+  idleWait: number;
   out: string;
 }
 
@@ -65,8 +83,10 @@ function readOptions(): Options {
       cache: { type: "string", default: "cold" },
       threads: { type: "string", default: String(availableParallelism()) },
       explore: { type: "boolean", default: false },
-      levels: { type: "string", default: "6" },
+      levels: { type: "string", default: "1,6" },
       dense: { type: "boolean", default: false },
+      "skip-memory": { type: "boolean", default: false },
+      "idle-wait": { type: "string", default: "120" },
       out: { type: "string", default: join(ROOT, "BENCHMARKS.md") },
       help: { type: "boolean", default: false },
     },
@@ -82,10 +102,12 @@ function readOptions(): Options {
         "  --work DIR        cache for the image and outputs (default $TMPDIR/stickvm-build-bench)",
         "  --cache MODE      cold: drop the page cache before each run (default); warm: pre-read the image",
         "  --threads N       make-stick worker threads (default: all cores)",
-        "  --levels L,...    extra make-stick compression levels, measured when level 1 makes a stick larger",
-        "                    than the qcow2 (default 6)",
-        "  --explore         measure the extra levels anyway, and make-stick with --threads 1",
+        `  --levels L,...    other make-stick compression levels measured besides its default (${String(DEFAULT_LEVEL)});`,
+        "                    \"\" for none (default 1,6)",
+        "  --explore         also measure make-stick with --threads 1",
         "  --dense           write the image without holes (default: as mke2fs leaves it, sparse)",
+        `  --skip-memory     skip the peak-memory check on the image and on one ${String(SCALE)}× its size`,
+        "  --idle-wait S     before each run, wait up to S seconds for a quiet machine (default 120; 0: never)",
         "  --out FILE        markdown file whose \"## make-stick build\" section is replaced (default BENCHMARKS.md)",
       ].join("\n"),
     );
@@ -99,6 +121,8 @@ function readOptions(): Options {
   if (!(fill > 0 && fill <= 0.9)) throw new Error("--fill must be in (0, 0.9]");
   if (!Number.isInteger(rounds) || rounds < 1) throw new Error("--rounds must be a whole number ≥ 1");
   if (!Number.isInteger(threads) || threads < 1) throw new Error("--threads must be a whole number ≥ 1");
+  const idleWait = Number(values["idle-wait"]);
+  if (!(idleWait >= 0)) throw new Error("--idle-wait must be a number of seconds ≥ 0");
   const levels = values.levels.split(",").filter((x) => x.trim().length > 0).map(Number);
   if (!levels.every((l) => Number.isInteger(l) && l >= 1 && l <= 9)) throw new Error("--levels must list zlib levels 1..9");
   if (values.cache !== "cold" && values.cache !== "warm") throw new Error("--cache must be cold or warm");
@@ -113,6 +137,8 @@ function readOptions(): Options {
     explore: values.explore,
     levels,
     dense: values.dense,
+    skipMemory: values["skip-memory"],
+    idleWait,
     out: values.out,
   };
 }
@@ -291,6 +317,91 @@ async function makeImage(o: Options): Promise<ImageInfo> {
   return info;
 }
 
+// ---------------------------------------------------------------- scaled image (memory check)
+
+interface ScaledImage {
+  recipe: number;
+  path: string;
+  size: number;
+  /** The image it was made from, and that image's mtime then (a remade image invalidates it). */
+  source: string;
+  sourceMtimeMs: number;
+  allocatedBytes: number;
+  seconds: number;
+}
+
+function scaledImagePath(o: Options): string {
+  return join(o.work, `${imageTag(o)}-x${String(SCALE)}.raw`);
+}
+
+async function cachedScaledImage(img: ImageInfo, path: string): Promise<ScaledImage | undefined> {
+  const metaPath = `${path}.json`;
+  if (!existsSync(path) || !existsSync(metaPath)) return undefined;
+  const meta = JSON.parse(await readFile(metaPath, "utf8")) as ScaledImage;
+  const [src, st] = await Promise.all([stat(img.path), stat(path)]);
+  const ok = meta.recipe === SCALED_RECIPE && meta.size === img.size * SCALE && st.size === meta.size && meta.source === img.path && meta.sourceMtimeMs === src.mtimeMs;
+  return ok ? meta : undefined;
+}
+
+/**
+ * The image, then SCALE − 1 copies of it with every byte XORed with 0x01, 0x02, …: XOR with a constant
+ * only renames the byte values, so each copy compresses like the image, yet no chunk of a copy equals a
+ * chunk of the image or of another copy. The first copy keeps the image's holes (all-zero 4 MiB blocks
+ * are not written); the XORed copies have none (their zeros became 0x01, 0x02, …).
+ */
+async function makeScaledImage(img: ImageInfo, path: string): Promise<ScaledImage> {
+  const t0 = process.hrtime.bigint();
+  const tmp = `${path}.tmp`;
+  await rm(`${path}.json`, { force: true });
+  await rm(path, { force: true });
+  const block = 4 * MiB;
+  const buf = new Uint8Array(block);
+  const words = new Uint32Array(buf.buffer);
+  const zero = Buffer.alloc(block);
+  const src = await open(img.path, "r");
+  try {
+    const dst = await open(tmp, "w");
+    try {
+      for (let copy = 0; copy < SCALE; copy++) {
+        log(`writing part ${String(copy + 1)} of ${String(SCALE)} of ${path}${copy === 0 ? "" : ` (bytes XOR 0x0${String(copy)})`}`);
+        const mask = copy * 0x01010101;
+        for (let pos = 0; pos < img.size; pos += block) {
+          const len = Math.min(block, img.size - pos);
+          const { bytesRead } = await src.read(buf, 0, len, pos);
+          if (bytesRead !== len) throw new Error(`${img.path}: short read at ${String(pos)}`);
+          const data = buf.subarray(0, len);
+          if (copy === 0) {
+            if (zero.subarray(0, len).equals(data)) continue;
+          } else {
+            const n = len >>> 2;
+            for (let i = 0; i < n; i++) words[i] = (words[i] ?? 0) ^ mask;
+            for (let i = n * 4; i < len; i++) buf[i] = (buf[i] ?? 0) ^ copy;
+          }
+          await dst.write(data, 0, len, copy * img.size + pos);
+        }
+      }
+      await dst.truncate(img.size * SCALE);
+      await dst.sync();
+    } finally {
+      await dst.close();
+    }
+  } finally {
+    await src.close();
+  }
+  await rename(tmp, path);
+  const info: ScaledImage = {
+    recipe: SCALED_RECIPE,
+    path,
+    size: img.size * SCALE,
+    source: img.path,
+    sourceMtimeMs: (await stat(img.path)).mtimeMs,
+    allocatedBytes: (await treeSize(path)).allocated,
+    seconds: Number(process.hrtime.bigint() - t0) / 1e9,
+  };
+  await writeFile(`${path}.json`, JSON.stringify(info, null, 2));
+  return info;
+}
+
 // ---------------------------------------------------------------- page cache
 
 async function dropCaches(): Promise<boolean> {
@@ -347,26 +458,30 @@ async function machine(work: string): Promise<Machine> {
 
 interface Paths {
   image: string;
+  /** How the image is named in BENCHMARKS.md. */
+  imageName: string;
   keyFile: string;
   outDir: string;
 }
 
 /** The command as shown in BENCHMARKS.md: paths relative to the work folder. */
 function shown(p: Paths, text: string): string {
-  return text.replaceAll(p.image, "image.raw").replaceAll(`${p.outDir}/`, "").replaceAll(p.keyFile, "admin.key");
+  return text.replaceAll(p.image, p.imageName).replaceAll(`${p.outDir}/`, "").replaceAll(p.keyFile, "admin.key");
 }
 
-function makeStickContender(p: Paths, key: string, threads: number, level: number): Contender {
+/** make-stick build; `level` undefined leaves --compression-level out, so the tool's default applies. */
+function makeStickContender(p: Paths, key: string, threads: number, level: number | undefined): Contender {
   const out = join(p.outDir, key);
   const recovery = join(p.outDir, `${key}.recovery`);
   const args = [
     "build", "--image", p.image, "--format", "raw", "--out", out, "--signing-key", p.keyFile,
-    "--chunk-size", "64K", "--compression-level", String(level), "--threads", String(threads),
+    "--chunk-size", "64K", ...(level === undefined ? [] : ["--compression-level", String(level)]), "--threads", String(threads),
     "--kdf-memory", "8192", "--kdf-passes", "1", "--recovery-key-file", recovery,
   ];
+  const levelText = level === undefined ? `level ${String(DEFAULT_LEVEL)} = default` : `level ${String(level)}`;
   return {
     key,
-    label: `make-stick build (64K, level ${level}, ${threads} thread${threads === 1 ? "" : "s"})`,
+    label: `make-stick build (64K, ${levelText}, ${String(threads)} thread${threads === 1 ? "" : "s"})`,
     output: out,
     extraOutputs: [recovery],
     command: [process.execPath, MAKE_STICK, ...args],
@@ -395,11 +510,125 @@ function contenders(o: Options, p: Paths): Contender[] {
       command: ["qemu-img", "convert", "-O", "qcow2", "-c", p.image, qcow2Out],
       display: shown(p, `qemu-img convert -O qcow2 -c ${p.image} ${qcow2Out}`),
     },
-    makeStickContender(p, "stick", o.threads, 1),
+    makeStickContender(p, "stick", o.threads, undefined),
   ];
 }
 
+// ---------------------------------------------------------------- memory check: figures
+
+interface ChunkStats {
+  total: number;
+  zero: number;
+  duplicate: number;
+  stored: number;
+}
+
+/** The chunk counts make-stick prints: "image N bytes: T chunks (Z zero, D duplicate, S stored), …". */
+function chunkStats(stdout: string): ChunkStats | undefined {
+  const m = /(\d+) chunks \((\d+) zero, (\d+) duplicate, (\d+) stored\)/.exec(stdout);
+  if (m?.[1] === undefined || m[2] === undefined || m[3] === undefined || m[4] === undefined) return undefined;
+  return { total: Number(m[1]), zero: Number(m[2]), duplicate: Number(m[3]), stored: Number(m[4]) };
+}
+
+interface MemRun {
+  /** The image, as named in BENCHMARKS.md. */
+  name: string;
+  what: string;
+  imageBytes: number;
+  c: Contender;
+  res: RunResult;
+  rssKiB: number;
+  chunks: ChunkStats;
+}
+
+type Memory =
+  | { kind: "skipped"; why: string }
+  | { kind: "measured"; scaled: ScaledImage; scaledCached: boolean; small: MemRun; big: MemRun };
+
+function sizeText(bytes: number): string {
+  return bytes % GiB === 0 ? `${String(bytes / GiB)} GiB` : `${(bytes / MiB).toFixed(0)} MiB`;
+}
+
+interface Growth {
+  deltaMiB: number;
+  deltaChunks: number;
+  /** Bytes of peak RSS per extra stored chunk. */
+  perChunk: number;
+  projectChunks: number;
+  /** Projected peak RSS in MiB. */
+  projectedMiB: number;
+}
+
+function growth(small: MemRun, big: MemRun): Growth {
+  const a = small.rssKiB / 1024;
+  const b = big.rssKiB / 1024;
+  const deltaChunks = big.chunks.stored - small.chunks.stored;
+  const perChunk = ((b - a) * MiB) / deltaChunks;
+  const projectChunks = PROJECT_BYTES / CHUNK_BYTES;
+  // No measurable growth: project the larger of the two measurements, flat.
+  const projectedMiB = perChunk > 0 ? a + (perChunk * (projectChunks - small.chunks.stored)) / MiB : Math.max(a, b);
+  return { deltaMiB: b - a, deltaChunks, perChunk, projectChunks, projectedMiB };
+}
+
+/** `rows`: the rounds on the image, whose make-stick runs show how much peak RSS varies between runs. */
+function memoryLines(mem: Memory, rows: Row[], defaultRow: Row, threads: number, cache: "cold" | "warm"): string[] {
+  const head = ["### Memory: does it grow with the image?", ""];
+  if (mem.kind === "skipped") return [...head, `_Skipped: ${mem.why}_`, ""];
+  const { small, big } = mem;
+  const g = growth(small, big);
+  const mib = (kib: number): string => (kib / 1024).toFixed(0);
+  const spread = defaultRow.runs.map((r) => r.peakRssKiB ?? 0);
+  const spreadMiB = (Math.max(...spread) - Math.min(...spread)) / 1024;
+  // Every make-stick run on the small image, any setting: the widest view of run-to-run variation.
+  const allSmall = [...rows.filter((r) => r.c.key.startsWith("stick")).flatMap((r) => r.runs.map((x) => x.peakRssKiB ?? 0)), small.rssKiB];
+  const allLo = Math.min(...allSmall);
+  const allHi = Math.max(...allSmall);
+  const noisy = Math.abs(g.deltaMiB) <= (allHi - allLo) / 1024;
+  const row = (r: MemRun): string =>
+    `| \`${r.name}\` (${r.what}) | ${formatCell(r.chunks.total)} | ${formatCell(r.chunks.zero)} | ${formatCell(r.chunks.duplicate)} | ${formatCell(r.chunks.stored)} | ${r.res.seconds.toFixed(2)} | ${(r.imageBytes / MiB / r.res.seconds).toFixed(1)} | ${(r.res.outputBytes / MiB).toFixed(1)} | ${mib(r.rssKiB)} |`;
+  const a = mib(small.rssKiB);
+  const grewText =
+    g.perChunk > 0
+      ? `- Measured: peak RSS grew by ${g.deltaMiB.toFixed(1)} MiB (${a} → ${mib(big.rssKiB)} MiB) while the stored chunks grew by ${formatCell(g.deltaChunks)} (${formatCell(small.chunks.stored)} → ${formatCell(big.chunks.stored)}): **${g.perChunk.toFixed(0)} bytes of peak RSS per stored chunk**.`
+      : `- Measured: peak RSS did not grow (${a} → ${mib(big.rssKiB)} MiB, ${g.deltaMiB.toFixed(1)} MiB) while the stored chunks grew by ${formatCell(g.deltaChunks)} (${formatCell(small.chunks.stored)} → ${formatCell(big.chunks.stored)}): ${g.perChunk.toFixed(0)} bytes per stored chunk, i.e. no growth this measurement can resolve.`;
+  const projText =
+    g.perChunk > 0
+      ? `linear growth from the ${sizeText(small.imageBytes)} run gives ${a} MiB + ${g.perChunk.toFixed(0)} bytes × (${formatCell(g.projectChunks)} − ${formatCell(small.chunks.stored)}) ≈ **${g.projectedMiB.toFixed(0)} MiB of peak RSS**.`
+      : `with no measured growth per chunk the projection is flat, the larger of the two measurements: ≈ **${g.projectedMiB.toFixed(0)} MiB of peak RSS**.`;
+  return [
+    ...head,
+    `make-stick build with its defaults (64K chunks, level ${String(DEFAULT_LEVEL)}, ${String(threads)} thread${threads === 1 ? "" : "s"}: the command of the default row above), once on the ${sizeText(small.imageBytes)} image and once on a ${sizeText(big.imageBytes)} image made from it (see Input), each with a ${cache} page cache like the runs above. One run each; for scale, the default row's ${defaultRow.runs.length === 1 ? "run" : `${String(defaultRow.runs.length)} runs`} above peaked at ${defaultRow.runs.map((r) => (r.peakRssKiB === undefined ? "n/a" : mib(r.peakRssKiB))).join(" / ")} MiB, a spread of ${spreadMiB.toFixed(1)} MiB; all ${String(allSmall.length)} make-stick runs on the ${sizeText(small.imageBytes)} image, any level, peaked between ${mib(allLo)} and ${mib(allHi)} MiB. The wall times below are single runs, as noisy as the rounds above show.`,
+    "",
+    "| image | chunks | zero | duplicate | stored | wall s | throughput MiB/s | stick MiB | peak RSS MiB |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    row(small),
+    row(big),
+    "",
+    small.res.otherCpuSeconds !== undefined && big.res.otherCpuSeconds !== undefined
+      ? `CPU seconds stolen by the hypervisor / spent on other work during the two runs (as above): ${(small.res.stealSeconds ?? 0).toFixed(1)} / ${small.res.otherCpuSeconds.toFixed(1)} and ${(big.res.stealSeconds ?? 0).toFixed(1)} / ${big.res.otherCpuSeconds.toFixed(1)}.`
+      : "",
+    "",
+    `The ${sizeText(big.imageBytes)} image's zero chunks are those of its first part (the image itself); its duplicates are mostly the XORed copies' former zero chunks, now runs of 0x01, 0x02, … that are stored once per copy.`,
+    "",
+    grewText,
+    ...(noisy && g.perChunk > 0
+      ? [`- Caution: that growth is no larger than the spread between runs on the ${sizeText(small.imageBytes)} image (${mib(allLo)}–${mib(allHi)} MiB), so with one run each the per-chunk figure is a rough estimate, not a precise one.`]
+      : []),
+    `- **Projection (computed from the two runs above, not measured):** a 20 GiB image at 64K chunks has ${formatCell(g.projectChunks)} chunks; if every one of them were stored (no zero or duplicate chunks: the worst case), ${projText}`,
+    "",
+  ];
+}
+
+
 // ---------------------------------------------------------------- markdown
+
+interface IdleStats {
+  runs: number;
+  /** Seconds spent waiting for a quiet machine, all runs together. */
+  seconds: number;
+  /** Runs that started after giving up waiting. */
+  busyStarts: number;
+}
 
 interface Row {
   c: Contender;
@@ -450,12 +679,29 @@ function verdict(stick: Row, qcow2: Row, imageBytes: number): Verdict {
   return { label: stick.c.label, speedup, sizeRatio, speedOk: speedup >= TARGET_SPEEDUP, sizeOk: sizeRatio <= 1 };
 }
 
-/** This is a VM: CPU time the hypervisor gives to others shows up as wall time nobody spent. */
-function stealNote(rows: Row[]): string {
-  const per = rows.map((r) => ({ key: r.c.key, steal: r.runs.map((x) => x.stealSeconds) }));
-  if (per.some((p) => p.steal.some((x) => x === undefined))) return "";
-  const text = per.map((p) => `${p.key} ${p.steal.map((x) => (x ?? 0).toFixed(1)).join("/")}`).join("; ");
-  return `CPU time stolen by the hypervisor during each run, in CPU seconds summed over all cores (from \`/proc/stat\`; large values mean a noisy host slowed that run): ${text}.`;
+/** Per-run figures of every row, "key a/b/c; …", or "" when some run lacks the figure. */
+function perRun(rows: Row[], pick: (r: RunResult) => number | undefined): string {
+  const per = rows.map((r) => ({ key: r.c.key, xs: r.runs.map(pick) }));
+  if (per.some((p) => p.xs.some((x) => x === undefined))) return "";
+  return per.map((p) => `${p.key} ${p.xs.map((x) => (x ?? 0).toFixed(1)).join("/")}`).join("; ");
+}
+
+/**
+ * This is a VM, maybe shared with other work: CPU time the hypervisor gives to others, or that other
+ * processes here use, shows up as wall time the measured command did not spend.
+ */
+function noiseNotes(rows: Row[]): string[] {
+  const steal = perRun(rows, (x) => x.stealSeconds);
+  const other = perRun(rows, (x) => x.otherCpuSeconds);
+  return [
+    steal.length > 0
+      ? `CPU time stolen by the hypervisor during each run, in CPU seconds summed over all cores (from \`/proc/stat\`; large values mean a noisy host slowed that run): ${steal}.`
+      : "",
+    "",
+    other.length > 0
+      ? `CPU time the machine spent on other work during each run (busy time in \`/proc/stat\` minus the command's own user+sys; it includes the kernel's writeback and the final \`sync\`, so a second or so is normal, while large values mean other processes competed for the cores): ${other}.`
+      : "",
+  ];
 }
 
 function pass(ok: boolean): string {
@@ -475,13 +721,26 @@ function section(p: {
   imageCached: boolean;
   stickStats: string;
   explore: boolean;
+  mem: Memory;
+  idle: IdleStats;
 }): string {
-  const { o, m, img, rows, verdicts } = p;
+  const { o, m, img, rows, verdicts, mem } = p;
   const pct = (n: number): string => `${((n / img.size) * 100).toFixed(0)}%`;
+  const defaultRow = rows.find((r) => r.c.key === "stick");
+  if (defaultRow === undefined) throw new Error("no default make-stick row");
+  // How much of the run went into making the input images, and which ones were reused from the cache.
+  const images = [{ name: `${sizeText(img.size)} input image`, seconds: img.seconds, cached: p.imageCached }];
+  if (mem.kind === "measured") images.push({ name: `${sizeText(mem.scaled.size)} image`, seconds: mem.scaled.seconds, cached: mem.scaledCached });
+  const made = images.filter((x) => !x.cached).map((x) => `${x.seconds.toFixed(0)} s of it making the ${x.name}`);
+  const reused = images.filter((x) => x.cached).map((x) => `the ${x.name} was cached (making it takes another ${x.seconds.toFixed(0)} s)`);
+  const madeText = `${made.length > 0 ? `, ${made.join(" and ")}` : ""}${reused.length > 0 ? `; ${reused.join("; ")}` : ""}`;
+  const otherSettings = rows.slice(3).map((r) => (r.c.key.startsWith("stick-l") ? `\`--compression-level ${r.c.key.slice("stick-l".length)}\`` : r.c.key === "stick-t1" ? "`--threads 1`" : r.c.key));
+  const scaledName = `image-x${String(SCALE)}.raw`;
+  const xors = Array.from({ length: SCALE - 1 }, (_, i) => `0x0${String(i + 1)}`);
   const out: string[] = [
     SECTION,
     "",
-    `_Written by \`npm run bench\` (scripts/bench/build-bench.ts) on ${p.startedAt.toISOString().slice(0, 16).replace("T", " ")} UTC; the whole run took ${(p.benchSeconds / 60).toFixed(1)} min${p.imageCached ? ` with the input image already made (making it takes another ${img.seconds.toFixed(0)} s)` : `, ${img.seconds.toFixed(0)} s of it making the input image`}._`,
+    `_Written by \`npm run bench\` (scripts/bench/build-bench.ts) on ${p.startedAt.toISOString().slice(0, 16).replace("T", " ")} UTC; the whole run took ${(p.benchSeconds / 60).toFixed(1)} min${madeText}${p.idle.seconds >= 30 ? `; ${p.idle.seconds.toFixed(0)} s of it waiting for a quiet machine` : ""}._`,
     "",
     `Issue target: build throughput at least ${TARGET_SPEEDUP}× that of \`qemu-img convert -O qcow2 -c\` (compressed qcow2) on the same input, with a stick no larger than the compressed qcow2, using both cores; \`cp\` of the raw file is the I/O floor. Throughput is the image's size (${(img.size / MiB).toFixed(0)} MiB) divided by the median wall time.`,
     "",
@@ -499,31 +758,51 @@ function section(p: {
     "",
     p.stickStats.length > 0 ? `make-stick reported: ${p.stickStats}` : "",
     "",
-    stealNote(rows),
+    ...noiseNotes(rows),
     "",
+    ...memoryLines(mem, rows, defaultRow, o.threads, p.cache),
     "### Input",
     "",
     `A ${(img.size / MiB).toFixed(0)} MiB raw ext4 image (${img.dense ? "fully allocated" : `sparse as mke2fs leaves it: ${(img.allocatedBytes / MiB).toFixed(0)} MiB allocated`}) holding copies of real files from this machine (${img.sources.map((s) => `\`${s}\``).join(", ")}, each folder walked in sorted order up to its share of ${(o.fill * 100).toFixed(0)}% of the size: 40% from the first, 15% each from the next three, the rest from the others, what one leaves passing on to the next): ${img.files} files, ${img.symlinks} symlinks, ${img.dirs} folders, ${(img.fileBytes / MiB).toFixed(0)} MiB of file blocks; the file system uses ${(img.usedBytes / MiB).toFixed(0)} MiB (${pct(img.usedBytes)}) and the rest is zeros. Made with \`${img.command}\` in ${img.seconds.toFixed(0)} s and cached under \`${o.work}\` for reruns.`,
     "",
+    mem.kind === "measured"
+      ? `For the memory check, \`${scaledName}\` (${sizeText(mem.scaled.size)}, ${(mem.scaled.allocatedBytes / MiB).toFixed(0)} MiB allocated): the image above, then ${String(SCALE - 1)} copies of it with every byte XORed with ${xors.join(", ")}. XOR with a constant only renames the byte values, so every copy compresses just like the image, yet none of its chunks equals one of the image or of another copy; each copy's zero stretches become a run of one byte value, which is stored once per copy and, unlike the image's holes, written to the disk. The first part keeps the image's holes (all-zero 4 MiB blocks are skipped). Written by build-bench.ts in ${mem.scaled.seconds.toFixed(0)} s (it needs about ${sizeText(mem.scaled.size)} of free disk) and cached as \`${mem.scaled.path}\`; the shell commands below give the same bytes.`
+      : "",
+    "",
     "### Method",
     "",
-    `- ${o.rounds} round${o.rounds === 1 ? "" : "s"} of \`cp\`, \`qemu-img\` and make-stick with its defaults: every tool runs once a round, and the order rotates from round to round (round 1: cp, qcow2, stick; round 2: qcow2, stick, cp; …).${p.rows.length > 3 ? ` Then ${o.rounds} round${o.rounds === 1 ? "" : "s"} of the other make-stick settings (${p.rows.slice(3).map((r) => r.c.key).join(", ")}), rotated the same way${p.explore ? " (asked for with --explore)" : ", measured because level 1 missed the size target"}.` : ""}`,
+    `- ${String(o.rounds)} round${o.rounds === 1 ? "" : "s"} of \`cp\`, \`qemu-img\` and make-stick with its default compression (no \`--compression-level\`: level ${String(DEFAULT_LEVEL)}): every tool runs once a round, and the order rotates from round to round (round 1: cp, qcow2, stick; round 2: qcow2, stick, cp; …).${otherSettings.length > 0 ? ` Then ${String(o.rounds)} round${o.rounds === 1 ? "" : "s"} of the other make-stick settings (${otherSettings.join(", ")}), rotated the same way, so the speed/size trade-off around the default stays visible.` : ""}`,
     p.cache === "cold"
       ? "- Cold cache: before every run the previous output is deleted, then `sync; echo 3 > /proc/sys/vm/drop_caches`, so every tool reads the image from the disk."
       : "- Warm cache: before every run the previous output is deleted and the image is read once (`cat image.raw`), so every tool reads the image from the page cache (dropping caches was not possible or not asked for).",
     `- Outputs go to the same file system as the image (${m.workFs}).`,
+    o.idleWait > 0
+      ? `- Quiet machine: after that, each run waits until less than 0.15 of a core has been busy over one second (up to ${String(o.idleWait)} s; ${p.idle.busyStarts === 0 ? "every run found a quiet second" : `${String(p.idle.busyStarts)} of ${String(p.idle.runs)} runs gave up waiting and started on a busy machine`}; ${p.idle.seconds.toFixed(0)} s of waiting in all), so a run does not start in the middle of other work. Work that starts during a run still shows in the "other work" figures.`
+      : "- Runs start without waiting for a quiet machine (`--idle-wait 0`).",
     img.dense
       ? "- The image has no holes, so every tool reads all of it."
       : "- The image keeps the holes mke2fs left (its free space): `cp` and `qemu-img` skip them (SEEK_DATA / block status), make-stick reads them as zeros (no disk I/O, only the CPU for its zero-chunk check). `--dense` makes an image without holes.",
     "- make-stick uses a fast argon2id setting (`--kdf-memory 8192 --kdf-passes 1`) so key derivation (a fixed one-off cost of about a second at the defaults) does not blur the throughput.",
+    mem.kind === "measured"
+      ? `- Memory check: after those rounds, make-stick with its defaults runs once on \`image.raw\` and once on \`${scaledName}\`, prepared like every other run; its peak RSS and the stored-chunk count it prints give the growth per stored chunk, and the 20 GiB figure is arithmetic on those two runs, not a run.`
+      : `- Memory check: skipped (${mem.why.replace(/\.$/, "")}).`,
     "- Commands, run as `/usr/bin/time -f '%M %U %S' -o FILE <command>`, each followed by `sync`:",
     "",
     "```sh",
     img.command.replace(/; cp .*/, ""),
     ...rows.map((r) => r.c.display),
+    ...(mem.kind === "measured"
+      ? [
+          `# memory check: ${scaledName} (build-bench.ts writes it itself; these two lines give the same bytes)`,
+          `cp --sparse=always image.raw ${scaledName}`,
+          `for k in ${Array.from({ length: SCALE - 1 }, (_, i) => String(i + 1)).join(" ")}; do perl -e '${PERL_XOR}' $k < image.raw >> ${scaledName}; done`,
+          mem.small.c.display,
+          mem.big.c.display,
+        ]
+      : []),
     "```",
     "",
-    `Rerun: \`npm run bench -- --size ${o.sizeText} --fill ${o.fill} --rounds ${o.rounds} --levels ${o.levels.join(",")}${o.explore ? " --explore" : ""}${o.dense ? " --dense" : ""}\` (as root for a cold cache; needs \`qemu-img\` from qemu-utils, \`mke2fs\`/\`dumpe2fs\` from e2fsprogs and \`/usr/bin/time\` from the Debian package \`time\`).`,
+    `Rerun: \`npm run bench -- --size ${o.sizeText} --fill ${o.fill} --rounds ${o.rounds} --levels ${o.levels.length > 0 ? o.levels.join(",") : '""'}${o.explore ? " --explore" : ""}${o.dense ? " --dense" : ""}${o.skipMemory ? " --skip-memory" : ""}${o.idleWait !== 120 ? ` --idle-wait ${String(o.idleWait)}` : ""}\` (as root for a cold cache; needs \`qemu-img\` from qemu-utils, \`mke2fs\`/\`dumpe2fs\` from e2fsprogs and \`/usr/bin/time\` from the Debian package \`time\`).`,
     "",
     "### Machine",
     "",
@@ -553,6 +832,55 @@ async function writeSection(file: string, text: string): Promise<void> {
   if (end < 0) end = lines.length;
   const next = lines.slice(end).join("\n");
   await writeFile(file, `${lines.slice(0, start).join("\n")}${start > 0 ? "\n" : ""}${text.trimEnd()}\n${next.length > 0 ? `\n${next}` : ""}`.replace(/\n*$/, "\n"));
+}
+
+// ---------------------------------------------------------------- memory check run
+
+/** make-stick with its defaults, once on the image and once on the SCALE× image (made or reused here). */
+async function memoryCheck(
+  o: Options,
+  img: ImageInfo,
+  paths: Paths,
+  stickBytes: number,
+  runOn: (c: Contender, image: string, what: string) => Promise<RunResult>,
+): Promise<Memory> {
+  const scaledPath = scaledImagePath(o);
+  const cached = await cachedScaledImage(img, scaledPath);
+  const fsInfo = await statfs(o.work);
+  const free = fsInfo.bavail * fsInfo.bsize;
+  // The scaled image (unless cached), its stick (about SCALE times the image's) and a margin.
+  const need = (cached === undefined ? img.size * SCALE : 0) + stickBytes * SCALE * 1.1 + 512 * MiB;
+  if (free < need) {
+    const why = `the ${sizeText(img.size * SCALE)} image and its stick need about ${(need / GiB).toFixed(1)} GiB of free disk in \`${o.work}\`, and only ${(free / GiB).toFixed(1)} GiB were free; rerun with \`--work\` on a disk with more room.`;
+    log(`memory check skipped: ${why}`);
+    return { kind: "skipped", why };
+  }
+  let scaled: ScaledImage;
+  if (cached !== undefined) {
+    log(`using the cached image ${scaledPath}`);
+    scaled = cached;
+  } else {
+    scaled = await makeScaledImage(img, scaledPath);
+  }
+  const one = async (name: string, what: string, image: string, imageBytes: number, key: string): Promise<MemRun | string> => {
+    const c = makeStickContender({ ...paths, image, imageName: name }, key, o.threads, undefined);
+    const res = await runOn(c, image, `memory check, ${sizeText(imageBytes)}`);
+    const chunks = chunkStats(res.stdout);
+    if (chunks === undefined) throw new Error(`${c.display} printed no chunk counts:\n${res.stdout}`);
+    if (res.peakRssKiB === undefined) return "the peak RSS of make-stick could not be read.";
+    return { name, what, imageBytes, c, res, rssKiB: res.peakRssKiB, chunks };
+  };
+  const small = await one("image.raw", `${sizeText(img.size)}: the image above`, img.path, img.size, "mem-x1");
+  if (typeof small === "string") return { kind: "skipped", why: small };
+  const big = await one(
+    `image-x${String(SCALE)}.raw`,
+    `${sizeText(scaled.size)}: the image + ${String(SCALE - 1)} XORed copies`,
+    scaled.path,
+    scaled.size,
+    `mem-x${String(SCALE)}`,
+  );
+  if (typeof big === "string") return { kind: "skipped", why: big };
+  return { kind: "measured", scaled, scaledCached: cached !== undefined, small, big };
 }
 
 // ---------------------------------------------------------------- main
@@ -585,19 +913,26 @@ async function main(): Promise<void> {
   if (!useTime) log("/usr/bin/time is missing (Debian package `time`): peak RSS is polled from /proc/PID/status VmHWM instead");
   const rssMethod = useTime ? "GNU time's `%M`, the kernel's ru_maxrss of the process" : "polled from VmHWM in /proc/PID/status every 20 ms (no /usr/bin/time)";
 
-  const paths: Paths = { image: img.path, keyFile: join(keyDir, "admin.key"), outDir };
+  const paths: Paths = { image: img.path, imageName: "image.raw", keyFile: join(keyDir, "admin.key"), outDir };
   const list = contenders(o, paths);
   const rows: Row[] = list.map((c) => ({ c, runs: [] }));
-  const prepare = async (): Promise<void> => {
+  /** Runs one command on `image`, after dropping the page cache (cold) or reading the image into it (warm). */
+  const idle: IdleStats = { runs: 0, seconds: 0, busyStarts: 0 };
+  const runOn = async (c: Contender, image: string, what: string): Promise<RunResult> => {
     if (cache === "cold") await dropCaches();
-    else warmImage(img.path);
+    else warmImage(image);
+    const w = await waitForIdle(o.idleWait * 1000);
+    idle.runs += 1;
+    idle.seconds += w.seconds;
+    if (!w.idle) idle.busyStarts += 1;
+    if (w.seconds > 2) log(`waited ${w.seconds.toFixed(0)} s for a quiet machine${w.idle ? "" : " (gave up: starting anyway)"}`);
+    log(`${what}: ${c.display}`);
+    const res = await runContender(c, useTime);
+    log(`  ${res.seconds.toFixed(2)} s (sync ${res.syncSeconds.toFixed(2)} s), ${formatCell(res.outputBytes)} bytes, peak RSS ${res.peakRssKiB === undefined ? "n/a" : `${(res.peakRssKiB / 1024).toFixed(0)} MiB`}, steal ${res.stealSeconds === undefined ? "n/a" : res.stealSeconds.toFixed(1)} s, other CPU ${res.otherCpuSeconds === undefined ? "n/a" : res.otherCpuSeconds.toFixed(1)} s`);
+    return res;
   };
   const runRow = async (r: Row, round: number): Promise<void> => {
-    await prepare();
-    log(`round ${round + 1}: ${r.c.display}`);
-    const res = await runContender(r.c, useTime);
-    log(`  ${res.seconds.toFixed(2)} s (sync ${res.syncSeconds.toFixed(2)} s), ${formatCell(res.outputBytes)} bytes, peak RSS ${res.peakRssKiB === undefined ? "n/a" : `${(res.peakRssKiB / 1024).toFixed(0)} MiB`}, steal ${res.stealSeconds === undefined ? "n/a" : res.stealSeconds.toFixed(1)} s`);
-    r.runs.push(res);
+    r.runs.push(await runOn(r.c, img.path, `round ${String(round + 1)}`));
   };
   const runRounds = async (set: Row[]): Promise<void> => {
     for (let round = 0; round < o.rounds; round++) {
@@ -615,18 +950,22 @@ async function main(): Promise<void> {
     return r;
   };
   const qcow2 = byKey("qcow2");
-  const first = verdict(byKey("stick"), qcow2, img.size);
   const extra: Contender[] = [];
-  if (!first.sizeOk || o.explore) {
-    for (const level of o.levels) if (level !== 1) extra.push(makeStickContender(paths, `stick-l${level}`, o.threads, level));
+  for (const level of [...new Set(o.levels)]) {
+    if (level !== DEFAULT_LEVEL) extra.push(makeStickContender(paths, `stick-l${String(level)}`, o.threads, level));
   }
-  if (o.explore && o.threads !== 1) extra.push(makeStickContender(paths, "stick-t1", 1, 1));
+  if (o.explore && o.threads !== 1) extra.push(makeStickContender(paths, "stick-t1", 1, undefined));
   if (extra.length > 0) {
-    log(first.sizeOk ? "exploring make-stick variants" : `the default stick is larger than the qcow2: also measuring --compression-level ${o.levels.join(", ")}`);
+    log(`measuring the other make-stick settings: ${extra.map((c) => c.key).join(", ")}`);
     const extraRows: Row[] = extra.map((c) => ({ c, runs: [] }));
     await runRounds(extraRows);
     rows.push(...extraRows);
   }
+
+  const stickBytes = median(byKey("stick").runs.map((r) => r.outputBytes));
+  const mem: Memory = o.skipMemory
+    ? { kind: "skipped", why: "not run (--skip-memory)." }
+    : await memoryCheck(o, img, paths, stickBytes, runOn);
   await rm(outDir, { recursive: true, force: true });
 
   const verdicts = rows.filter((r) => r.c.key.startsWith("stick")).map((r) => verdict(r, qcow2, img.size));
@@ -634,7 +973,7 @@ async function main(): Promise<void> {
   const stickStats = stickRow.runs[0]?.stdout.split("\n").find((l) => l.startsWith("image ")) ?? "";
   const m = await machine(o.work);
   const benchSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
-  const text = section({ o, m, img, rows, verdicts, cache, rss: rssMethod, startedAt, benchSeconds, imageCached: metaExisted, stickStats, explore: o.explore });
+  const text = section({ o, m, img, rows, verdicts, cache, rss: rssMethod, startedAt, benchSeconds, imageCached: metaExisted, stickStats, explore: o.explore, mem, idle });
   await writeSection(o.out, text);
   log(`wrote ${relative(process.cwd(), o.out) || o.out} in ${benchSeconds.toFixed(0)} s`);
   console.log(text);
