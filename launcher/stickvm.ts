@@ -45,6 +45,9 @@ async function main(argv: string[]): Promise<number> {
         unlock,
         listen,
         signal: stop.signal,
+        onWarning: (message) => {
+          process.stderr.write(`warning: ${message}\n`);
+        },
         onReady: (info) => {
           for (const e of info.exports) console.log(`${e.name}\t${e.size}\t${e.uri}`);
           console.log("ready");

@@ -27,6 +27,8 @@ export interface ServeOptions {
   /** Resolves the session: serving stops when it aborts (SIGINT, SIGTERM). */
   signal: AbortSignal;
   onReady?: (info: ServeReady) => void;
+  /** Warnings worth a person's attention (an unexpected device error, a socket error). */
+  onWarning?: (message: string) => void;
 }
 
 export interface ServeReady {
@@ -100,7 +102,12 @@ export async function serveStick(o: ServeOptions): Promise<void> {
       ["local", { device: local, description: "scratch for swap and caches, gone at exit" }],
     ]);
     if ("socket" in o.listen) await removeStaleSocket(o.listen.socket);
-    const server = await startNbdServer({ exports, listen: o.listen });
+    const warn = o.onWarning;
+    const server = await startNbdServer({
+      exports,
+      listen: o.listen,
+      ...(warn ? { log: (level: "debug" | "warn", message: string) => { if (level === "warn") warn(message); } } : {}),
+    });
     closers.push(() => server.close());
     o.onReady?.({ exports: [...exports].map(([name, e]) => ({ name, size: e.device.size, uri: server.uri(name) })) });
     if (!o.signal.aborted) await new Promise<void>((resolve) => { o.signal.addEventListener("abort", () => { resolve(); }, { once: true }); });
