@@ -3,9 +3,9 @@
 // side on one ext4 image of real files, then make-stick's peak memory on that image and on one
 // four times its size. Writes the "## make-stick build" section of BENCHMARKS.md.
 //
-//   npm run bench -- [--size 1G] [--fill 0.7] [--rounds 3] [--work DIR] [--cache cold|warm]
-//                    [--threads N] [--levels 1,6] [--explore] [--dense] [--skip-memory] [--idle-wait 120]
-//                    [--out FILE]
+// `npm run bench` runs it with the defaults (and then the other benchmarks); to pass options:
+//   npm run build && node dist/scripts/bench/build-bench.js [--size 1G] [--fill 0.7] [--rounds 3] [--work DIR] [--cache cold|warm]
+//     [--threads N] [--levels 1,6] [--explore] [--dense] [--skip-memory] [--idle-wait 120] [--out FILE]
 import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { copyFile, lstat, mkdir, open, readdir, readFile, readlink, rename, rm, stat, statfs, symlink, writeFile } from "node:fs/promises";
@@ -439,6 +439,8 @@ async function machine(work: string): Promise<Machine> {
   const model = /^model name\s*:\s*(.+)$/m.exec(cpuinfo)?.[1] ?? cpus()[0]?.model ?? "unknown";
   const osRelease = await readFile("/etc/os-release", "utf8").catch(() => "");
   const status = capture("git", ["-C", ROOT, "status", "--porcelain", "--untracked-files=no"]);
+  const changed = status === "unknown" ? [] : status.split("\n").map((l) => l.replace(/^\s*\S+\s+/, "").trim()).filter((f) => f.length > 0);
+  const changedText = changed.length > 4 ? `${changed.slice(0, 4).join(", ")} and ${String(changed.length - 4)} more` : changed.join(", ");
   return {
     cpu: model.trim(),
     cores: availableParallelism(),
@@ -450,7 +452,7 @@ async function machine(work: string): Promise<Machine> {
     mke2fs: firstLine(capture("mke2fs", ["-V"])),
     time: existsSync("/usr/bin/time") ? firstLine(capture("/usr/bin/time", ["--version"])) : "not installed",
     workFs: capture("df", ["--output=source,fstype,target", work]).split("\n").slice(1).join(" ").replace(/\s+/g, " "),
-    commit: `${capture("git", ["-C", ROOT, "rev-parse", "--short", "HEAD"])}${status.length > 0 && status !== "unknown" ? " + uncommitted changes" : ""}`,
+    commit: `${capture("git", ["-C", ROOT, "rev-parse", "--short", "HEAD"])}${changed.length > 0 ? ` + uncommitted changes (${changedText})` : ""}, as the run started`,
   };
 }
 
@@ -777,7 +779,7 @@ function section(p: {
       : "- Warm cache: before every run the previous output is deleted and the image is read once (`cat image.raw`), so every tool reads the image from the page cache (dropping caches was not possible or not asked for).",
     `- Outputs go to the same file system as the image (${m.workFs}).`,
     o.idleWait > 0
-      ? `- Quiet machine: after that, each run waits until less than 0.15 of a core has been busy over one second (up to ${String(o.idleWait)} s; ${p.idle.busyStarts === 0 ? "every run found a quiet second" : `${String(p.idle.busyStarts)} of ${String(p.idle.runs)} runs gave up waiting and started on a busy machine`}; ${p.idle.seconds.toFixed(0)} s of waiting in all), so a run does not start in the middle of other work. Work that starts during a run still shows in the "other work" figures.`
+      ? `- Quiet machine: once the cache is prepared, each run waits until less than 0.15 of a core has been busy over one second (up to ${String(o.idleWait)} s; ${p.idle.busyStarts === 0 ? "every run found a quiet second" : `${String(p.idle.busyStarts)} of ${String(p.idle.runs)} runs gave up waiting and started on a busy machine`}; ${p.idle.seconds.toFixed(0)} s of waiting in all), so a run does not start in the middle of other work. Work that starts during a run still shows in the "other work" figures.`
       : "- Runs start without waiting for a quiet machine (`--idle-wait 0`).",
     img.dense
       ? "- The image has no holes, so every tool reads all of it."
@@ -802,7 +804,7 @@ function section(p: {
       : []),
     "```",
     "",
-    `Rerun: \`npm run bench -- --size ${o.sizeText} --fill ${o.fill} --rounds ${o.rounds} --levels ${o.levels.length > 0 ? o.levels.join(",") : '""'}${o.explore ? " --explore" : ""}${o.dense ? " --dense" : ""}${o.skipMemory ? " --skip-memory" : ""}${o.idleWait !== 120 ? ` --idle-wait ${String(o.idleWait)}` : ""}\` (as root for a cold cache; needs \`qemu-img\` from qemu-utils, \`mke2fs\`/\`dumpe2fs\` from e2fsprogs and \`/usr/bin/time\` from the Debian package \`time\`).`,
+    `Rerun: \`npm run build && node dist/scripts/bench/build-bench.js --size ${o.sizeText} --fill ${o.fill} --rounds ${o.rounds} --levels ${o.levels.length > 0 ? o.levels.join(",") : '""'}${o.explore ? " --explore" : ""}${o.dense ? " --dense" : ""}${o.skipMemory ? " --skip-memory" : ""}${o.idleWait !== 120 ? ` --idle-wait ${String(o.idleWait)}` : ""}\` (as root for a cold cache; needs \`qemu-img\` from qemu-utils, \`mke2fs\`/\`dumpe2fs\` from e2fsprogs and \`/usr/bin/time\` from the Debian package \`time\`).`,
     "",
     "### Machine",
     "",
@@ -894,6 +896,8 @@ async function main(): Promise<void> {
     if (capture("sh", ["-c", `command -v ${tool}`]) === "unknown") throw new Error(`${tool} is not installed`);
   }
   await mkdir(o.work, { recursive: true });
+  // Before anything runs: the commit (and uncommitted files) of the code being measured.
+  const m = await machine(o.work);
   const metaExisted = existsSync(join(o.work, `${imageTag(o)}.raw.json`));
   const img = await makeImage(o);
   const keyDir = join(o.work, "keys");
@@ -971,7 +975,6 @@ async function main(): Promise<void> {
   const verdicts = rows.filter((r) => r.c.key.startsWith("stick")).map((r) => verdict(r, qcow2, img.size));
   const stickRow = byKey("stick");
   const stickStats = stickRow.runs[0]?.stdout.split("\n").find((l) => l.startsWith("image ")) ?? "";
-  const m = await machine(o.work);
   const benchSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
   const text = section({ o, m, img, rows, verdicts, cache, rss: rssMethod, startedAt, benchSeconds, imageCached: metaExisted, stickStats, explore: o.explore, mem, idle });
   await writeSection(o.out, text);
