@@ -6,6 +6,7 @@ import { Command } from "commander";
 import { EXIT } from "../src/cli/exit-codes.js";
 import { readUnlock } from "../src/cli/unlock-options.js";
 import { runCli } from "../src/cli/run-cli.js";
+import { abortOnStopSignals } from "../src/cli/stop-signals.js";
 import { UsageError } from "../src/errors/errors.js";
 import { serveStick } from "../src/serve/serve-stick.js";
 
@@ -33,13 +34,7 @@ async function main(argv: string[]): Promise<number> {
       if ((o.socket === undefined) === (o.port === undefined)) throw new UsageError("give exactly one of --socket PATH and --port N");
       const listen = o.socket !== undefined ? { socket: o.socket } : { port: o.port ?? 0 };
       const unlock = await readUnlock(o);
-      const stop = new AbortController();
-      const onSignal = (): void => {
-        process.stderr.write("stopping: flushing the user disk and removing this session's files\n");
-        stop.abort();
-      };
-      process.once("SIGINT", onSignal);
-      process.once("SIGTERM", onSignal);
+      const stop = abortOnStopSignals("stopping: flushing the user disk and removing this session's files");
       await serveStick({
         stick: o.stick,
         unlock,

@@ -13,6 +13,7 @@ import { parseSize } from "../src/util/parse-size.js";
 import { progressBar } from "../src/cli/progress.js";
 import { readUnlock } from "../src/cli/unlock-options.js";
 import { runCli } from "../src/cli/run-cli.js";
+import { abortOnStopSignals } from "../src/cli/stop-signals.js";
 import { DEFAULT_CHUNK_SIZE } from "../stick-layout/format.js";
 
 function intOption(text: string): number {
@@ -59,13 +60,7 @@ async function main(argv: string[]): Promise<number> {
     .option("--kdf-passes <n>", "argon2id passes", intOption, BUILD_DEFAULTS.kdf.passes)
     .action(async (o: Record<string, string | number | undefined>) => {
       const passphrase = await getPassphrase({ passphraseFile: o.passphraseFile as string | undefined, confirm: true });
-      const abort = new AbortController();
-      const onSigint = (): void => {
-        process.stderr.write("\ninterrupted: stopping the build\n");
-        abort.abort();
-      };
-      process.once("SIGINT", onSigint);
-      process.once("SIGTERM", onSigint);
+      const stop = abortOnStopSignals("\ninterrupted: stopping the build");
       const bar = progressBar("building", "bytes");
       try {
         const r = await buildStick({
@@ -85,7 +80,7 @@ async function main(argv: string[]): Promise<number> {
           threads: o.threads as number,
           ...(o.recoveryKeyFile !== undefined ? { recoveryKeyFile: o.recoveryKeyFile as string } : {}),
           onProgress: bar.update,
-          signal: abort.signal,
+          signal: stop.signal,
         });
         bar.end();
         const c = r.chunks;
@@ -97,8 +92,7 @@ async function main(argv: string[]): Promise<number> {
         else console.log(`recovery key (shown once; store it apart from the stick):\n  ${r.recoveryKey}`);
       } finally {
         bar.end();
-        process.off("SIGINT", onSigint);
-        process.off("SIGTERM", onSigint);
+        stop.dispose();
       }
     });
 

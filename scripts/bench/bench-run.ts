@@ -43,14 +43,6 @@ export interface RunResult {
 
 const KEEP_OUTPUT = 64 * 1024;
 
-export function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  if (s.length === 0) return Number.NaN;
-  const mid = Math.floor(s.length / 2);
-  const hi = s[mid] ?? Number.NaN;
-  return s.length % 2 === 1 ? hi : ((s[mid - 1] ?? Number.NaN) + hi) / 2;
-}
-
 export function formatCell(n: number): string {
   return Math.round(n).toLocaleString("en-US");
 }

@@ -6,7 +6,7 @@
 // `npm run bench` runs it with the defaults (and then the other benchmarks); to pass options:
 //   npm run build && node dist/scripts/bench/build-bench.js [--size 1G] [--fill 0.7] [--rounds 3] [--work DIR] [--cache cold|warm]
 //     [--threads N] [--levels 1,6] [--explore] [--dense] [--skip-memory] [--idle-wait 120] [--out FILE]
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { copyFile, lstat, mkdir, open, readdir, readFile, readlink, rename, rm, stat, statfs, symlink, writeFile } from "node:fs/promises";
 import { availableParallelism, cpus, tmpdir, totalmem } from "node:os";
@@ -15,7 +15,8 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { BUILD_DEFAULTS } from "../../src/admin/build.js";
 import { parseSize } from "../../src/util/parse-size.js";
-import { formatCell, type Contender, type RunResult, median, runContender, treeSize, waitForIdle } from "./bench-run.js";
+import { formatCell, type Contender, type RunResult, runContender, treeSize, waitForIdle } from "./bench-run.js";
+import { capture, firstLine, makeLog, median, writeSection } from "./bench-util.js";
 
 const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
 const MAKE_STICK = join(ROOT, "dist", "scripts", "make-stick.js");
@@ -143,22 +144,7 @@ function readOptions(): Options {
   };
 }
 
-function log(text: string): void {
-  process.stderr.write(`[build-bench] ${text}\n`);
-}
-
-/** stdout, else stderr, of a short command ("unknown" if it cannot run). */
-function capture(cmd: string, args: string[]): string {
-  const r = spawnSync(cmd, args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
-  if (r.error !== undefined) return "unknown";
-  const out = r.stdout.trim();
-  const text = out.length > 0 ? out : r.stderr.trim();
-  return text.length > 0 ? text : "unknown";
-}
-
-function firstLine(text: string): string {
-  return text.split("\n")[0]?.trim() ?? "";
-}
+const log = makeLog("build-bench");
 
 // ---------------------------------------------------------------- input image
 
@@ -817,25 +803,6 @@ function section(p: {
   return out.join("\n").replace(/\n{3,}/g, "\n\n");
 }
 
-async function writeSection(file: string, text: string): Promise<void> {
-  let doc: string;
-  try {
-    doc = await readFile(file, "utf8");
-  } catch {
-    doc = "# Benchmarks\n\nMeasured numbers, one section per benchmark; each section is rewritten by the script that made it.\n\n";
-  }
-  const lines = doc.split("\n");
-  const start = lines.findIndex((l) => l.trim() === SECTION);
-  if (start < 0) {
-    await writeFile(file, `${doc.replace(/\n*$/, "\n\n")}${text.trimEnd()}\n`);
-    return;
-  }
-  let end = lines.findIndex((l, i) => i > start && /^## /.test(l));
-  if (end < 0) end = lines.length;
-  const next = lines.slice(end).join("\n");
-  await writeFile(file, `${lines.slice(0, start).join("\n")}${start > 0 ? "\n" : ""}${text.trimEnd()}\n${next.length > 0 ? `\n${next}` : ""}`.replace(/\n*$/, "\n"));
-}
-
 // ---------------------------------------------------------------- memory check run
 
 /** make-stick with its defaults, once on the image and once on the SCALE× image (made or reused here). */
@@ -977,7 +944,7 @@ async function main(): Promise<void> {
   const stickStats = stickRow.runs[0]?.stdout.split("\n").find((l) => l.startsWith("image ")) ?? "";
   const benchSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
   const text = section({ o, m, img, rows, verdicts, cache, rss: rssMethod, startedAt, benchSeconds, imageCached: metaExisted, stickStats, explore: o.explore, mem, idle });
-  await writeSection(o.out, text);
+  await writeSection(o.out, SECTION, text);
   log(`wrote ${relative(process.cwd(), o.out) || o.out} in ${benchSeconds.toFixed(0)} s`);
   console.log(text);
 }

@@ -16,7 +16,9 @@ import { parseArgs } from "node:util";
 import { DEFAULT_BASE_CACHE_BYTES } from "../../src/layers/base-device.js";
 import { parseSize } from "../../src/util/parse-size.js";
 import { type Server, startSocketServer, startStickvm } from "./nbd-servers.js";
-import { capture, log, type Machine, machine, median, otherProcesses, processMemory, run, sleep, writeSection } from "./nbd-util.js";
+import { capture, type Machine, machine, makeLog, median, otherProcesses, processMemory, run, sleep, writeSection } from "./bench-util.js";
+
+const log = makeLog("nbd-bench");
 
 const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
 const MAKE_STICK = join(ROOT, "dist", "scripts", "make-stick.js");

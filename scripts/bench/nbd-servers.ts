@@ -2,7 +2,7 @@
 // foreground on a Unix socket, kept running for the whole benchmark and stopped at the end.
 import { type ChildProcess, spawn } from "node:child_process";
 import { stat } from "node:fs/promises";
-import { sleep } from "./nbd-util.js";
+import { sleep } from "./bench-util.js";
 
 export interface Server {
   /** Short id, used in logs. */

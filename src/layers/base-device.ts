@@ -1,7 +1,7 @@
 import { manifestEntry, ZERO_CHUNK_ID } from "../../stick-layout/manifest.js";
 import type { BaseImage } from "../chunkstore/base-image.js";
-import { ReadOnlyError } from "../errors/errors.js";
-import type { BlockDevice, Extent } from "./block-device.js";
+import type { Extent } from "./block-device.js";
+import { ReadOnlyDevice } from "./read-only-device.js";
 
 /** Decoded chunks kept in memory by default: 64 MiB. */
 export const DEFAULT_BASE_CACHE_BYTES = 64 * 1024 * 1024;
@@ -11,8 +11,8 @@ export const DEFAULT_BASE_CACHE_BYTES = 64 * 1024 * 1024;
  * so that a guest reading a chunk in 4 KiB pieces decrypts and inflates it once.
  * Concurrent reads of one chunk share one fetch.
  */
-export class BaseDevice implements BlockDevice {
-  readonly readOnly = true;
+export class BaseDevice extends ReadOnlyDevice {
+  protected readonly what = "the base image";
   private readonly chunkSize: number;
   private readonly cache = new Map<number, Buffer>();
   private readonly inFlight = new Map<number, Promise<Buffer>>();
@@ -22,6 +22,7 @@ export class BaseDevice implements BlockDevice {
     private readonly base: BaseImage,
     cacheBytes = DEFAULT_BASE_CACHE_BYTES,
   ) {
+    super();
     this.chunkSize = base.manifest.chunkSize;
     this.capacity = Math.max(1, Math.floor(cacheBytes / this.chunkSize));
   }
@@ -64,28 +65,8 @@ export class BaseDevice implements BlockDevice {
     return pending;
   }
 
-  async read(offset: number, length: number): Promise<Buffer> {
-    const first = Math.floor(offset / this.chunkSize);
-    const last = Math.floor((offset + length - 1) / this.chunkSize);
-    if (length > 0 && first === last) {
-      if (this.isZero(first)) return Buffer.alloc(length);
-      const within = offset - first * this.chunkSize;
-      return Buffer.from((await this.chunk(first)).subarray(within, within + length));
-    }
-    const out = Buffer.alloc(length);
-    const parts: Promise<void>[] = [];
-    for (let index = first; length > 0 && index <= last; index++) {
-      if (this.isZero(index)) continue;
-      const start = Math.max(offset, index * this.chunkSize);
-      const end = Math.min(offset + length, (index + 1) * this.chunkSize);
-      parts.push(
-        this.chunk(index).then((data) => {
-          data.copy(out, start - offset, start - index * this.chunkSize, end - index * this.chunkSize);
-        }),
-      );
-    }
-    await Promise.all(parts);
-    return out;
+  read(offset: number, length: number): Promise<Buffer> {
+    return this.base.read(offset, length, (index) => this.chunk(index));
   }
 
   blockStatus(offset: number, length: number): Promise<Extent[]> {
@@ -103,23 +84,7 @@ export class BaseDevice implements BlockDevice {
     return Promise.resolve(extents);
   }
 
-  write(): Promise<void> {
-    return Promise.reject(new ReadOnlyError("the base image"));
-  }
-
-  trim(): Promise<void> {
-    return Promise.reject(new ReadOnlyError("the base image"));
-  }
-
-  writeZeroes(): Promise<void> {
-    return Promise.reject(new ReadOnlyError("the base image"));
-  }
-
-  flush(): Promise<void> {
-    return Promise.resolve();
-  }
-
-  close(): Promise<void> {
+  override close(): Promise<void> {
     this.cache.clear();
     return Promise.resolve();
   }

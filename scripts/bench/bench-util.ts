@@ -1,11 +1,14 @@
-// Small helpers of the NBD benchmark (scripts/bench/nbd-bench.ts): running commands, machine facts,
+// Small helpers the benchmarks share: logging, medians, running commands, machine facts,
 // process memory, and replacing one section of BENCHMARKS.md.
 import { spawn, spawnSync } from "node:child_process";
 import { readFile, writeFile } from "node:fs/promises";
 import { availableParallelism, cpus, totalmem } from "node:os";
 
-export function log(text: string): void {
-  process.stderr.write(`[nbd-bench] ${text}\n`);
+/** A progress logger to stderr, each line tagged with the benchmark's name. */
+export function makeLog(tag: string): (text: string) => void {
+  return (text) => {
+    process.stderr.write(`[${tag}] ${text}\n`);
+  };
 }
 
 export function median(xs: readonly number[]): number {

@@ -1,0 +1,20 @@
+/**
+ * Turns the first SIGINT or SIGTERM into an abort: the command says `message` and winds down
+ * through its own cleanup instead of dying mid-write. `dispose` gives the signals back.
+ */
+export function abortOnStopSignals(message: string): { signal: AbortSignal; dispose: () => void } {
+  const abort = new AbortController();
+  const onSignal = (): void => {
+    process.stderr.write(`${message}\n`);
+    abort.abort();
+  };
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
+  return {
+    signal: abort.signal,
+    dispose: () => {
+      process.off("SIGINT", onSignal);
+      process.off("SIGTERM", onSignal);
+    },
+  };
+}
