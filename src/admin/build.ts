@@ -10,7 +10,7 @@ import { lineageIdFor, newStickSecrets, wipeSecrets } from "../../stick-layout/s
 import { ChunkPipeline } from "./chunk-pipeline.js";
 import { DedupTable } from "./dedup-table.js";
 import type { Batch } from "./chunk-worker.js";
-import { maxRecordLength } from "../chunkstore/pack-store.js";
+import { maxRecordLength } from "../chunkstore/pack-reader.js";
 import { PackWriter } from "../chunkstore/pack-writer.js";
 import { PACK_HEADER_BYTES } from "../../stick-layout/pack.js";
 import { sha256 } from "../crypto/hash.js";

@@ -1,17 +1,14 @@
 import { manifestEntry, ZERO_CHUNK_ID, type Manifest } from "../../stick-layout/manifest.js";
-import type { StickSecrets } from "../../stick-layout/secrets.js";
-import { ChunkInvalidError, UsageError } from "../errors/errors.js";
-import { ChunkDecodeError, decodeChunk } from "./chunk-codec.js";
-import type { ChunkStore } from "./chunk-store.js";
+import { UsageError } from "../errors/errors.js";
+
+/** The plaintext of one stored chunk, by id; rejects with ChunkMissingError or ChunkInvalidError. */
+export type ReadChunk = (id: Buffer) => Promise<Buffer>;
 
 /** The base disk of one manifest: any byte range, assembled from decoded chunks. */
 export class BaseImage {
   constructor(
     readonly manifest: Manifest,
-    private readonly store: ChunkStore,
-    private readonly keys: Pick<StickSecrets, "baseKey" | "chunkIdKey">,
-    /** Names where a chunk lives, for error messages. */
-    private readonly where: (id: Buffer) => string,
+    private readonly readChunk: ReadChunk,
   ) {}
 
   get size(): number {
@@ -19,17 +16,10 @@ export class BaseImage {
   }
 
   /** The plaintext of chunk `index` (all zeros for a zero entry). */
-  async chunk(index: number): Promise<Buffer> {
-    const { chunkSize } = this.manifest;
+  chunk(index: number): Promise<Buffer> {
     const id = manifestEntry(this.manifest, index);
-    if (id.equals(ZERO_CHUNK_ID)) return Buffer.alloc(chunkSize);
-    const sealed = await this.store.get(id);
-    try {
-      return decodeChunk(this.keys, id, sealed, chunkSize);
-    } catch (err) {
-      if (err instanceof ChunkDecodeError) throw new ChunkInvalidError(id.toString("hex"), this.where(id), err.message);
-      throw err;
-    }
+    if (id.equals(ZERO_CHUNK_ID)) return Promise.resolve(Buffer.alloc(this.manifest.chunkSize));
+    return this.readChunk(id);
   }
 
   /**
@@ -41,6 +31,13 @@ export class BaseImage {
       throw new UsageError(`read of ${length} bytes at ${offset} is outside the ${this.size}-byte base image`);
     }
     const { chunkSize } = this.manifest;
+    const index = Math.floor(offset / chunkSize);
+    const within = offset + length <= (index + 1) * chunkSize;
+    if (within && length > 0 && !manifestEntry(this.manifest, index).equals(ZERO_CHUNK_ID)) {
+      // inside one chunk: a view of it, no copy (readers do not change what they get)
+      const from = offset - index * chunkSize;
+      return (await fetch(index)).subarray(from, from + length);
+    }
     const out = Buffer.alloc(length);
     const parts: Promise<void>[] = [];
     for (let pos = offset; pos < offset + length; ) {

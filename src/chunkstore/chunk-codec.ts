@@ -27,16 +27,14 @@ export function encodeChunk(baseKey: Uint8Array, id: Uint8Array, plaintext: Buff
 
 export class ChunkDecodeError extends Error {}
 
-/** Decrypts, decompresses and checks the id; throws ChunkDecodeError saying which step failed. */
-export function decodeChunk(
-  keys: { baseKey: Uint8Array; chunkIdKey: Uint8Array },
-  id: Uint8Array,
-  sealed: Uint8Array,
-  chunkSize: number,
-): Buffer {
+/**
+ * Decrypts and decompresses (decoding steps 1 to 3); throws ChunkDecodeError saying which step
+ * failed. The tag check binds the id, so this is what serving a chunk needs (FORMAT.md §10).
+ */
+export function openChunk(baseKey: Uint8Array, id: Uint8Array, sealed: Uint8Array, chunkSize: number): Buffer {
   let payload: Buffer;
   try {
-    payload = open(keys.baseKey, sealed, chunkAad(id));
+    payload = open(baseKey, sealed, chunkAad(id));
   } catch (err) {
     if (err instanceof AeadAuthError) throw new ChunkDecodeError("it does not decrypt under the base key (tampered, damaged or misplaced)");
     throw err;
@@ -48,7 +46,8 @@ export function decodeChunk(
     plain = body;
   } else if (encoding === ChunkEncoding.deflateRaw) {
     try {
-      plain = inflateRawSync(body, { maxOutputLength: chunkSize });
+      // one output buffer of the chunk's size: no pieces to join
+      plain = inflateRawSync(body, { maxOutputLength: chunkSize, chunkSize });
     } catch {
       throw new ChunkDecodeError("its compressed data does not inflate");
     }
@@ -56,6 +55,17 @@ export function decodeChunk(
     throw new ChunkDecodeError(`unknown encoding ${String(encoding)}`);
   }
   if (plain.length !== chunkSize) throw new ChunkDecodeError(`it holds ${plain.length} bytes, not ${chunkSize}`);
+  return plain;
+}
+
+/** Every decoding step, the id check (step 4) included: what `make-stick verify` does. */
+export function decodeChunk(
+  keys: { baseKey: Uint8Array; chunkIdKey: Uint8Array },
+  id: Uint8Array,
+  sealed: Uint8Array,
+  chunkSize: number,
+): Buffer {
+  const plain = openChunk(keys.baseKey, id, sealed, chunkSize);
   if (!equalBytes(chunkId(keys.chunkIdKey, plain), id)) throw new ChunkDecodeError("its content does not hash to its id");
   return plain;
 }

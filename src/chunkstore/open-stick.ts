@@ -2,7 +2,9 @@ import type { StickHeader } from "../../stick-layout/header.js";
 import type { Manifest } from "../../stick-layout/manifest.js";
 import { wipeSecrets, type StickSecrets } from "../../stick-layout/secrets.js";
 import { BaseImage } from "./base-image.js";
-import { describeLocation, PackChunkStore } from "./pack-store.js";
+import { ChunkReaderPool } from "./chunk-reader-pool.js";
+import { ChunkMissingError } from "../errors/errors.js";
+import { PackChunkStore } from "./pack-store.js";
 import {
   authenticHeader,
   checkSlotsBelong,
@@ -43,11 +45,11 @@ export async function openStick(dir: string, how: Unlock): Promise<OpenStick> {
     const manifest = await loadManifest(dir, header);
     const index = await loadChunkIndex(dir, header);
     const store = new PackChunkStore(dir, index, manifest.chunkSize);
-    const where = (id: Buffer): string => {
+    const readers = new ChunkReaderPool(dir, manifest.chunkSize, secrets.baseKey);
+    const base = new BaseImage(manifest, (id) => {
       const loc = store.locate(id);
-      return loc === undefined ? "no pack" : describeLocation(loc);
-    };
-    const base = new BaseImage(manifest, store, secrets, where);
+      return loc === undefined ? Promise.reject(new ChunkMissingError(id.toString("hex"))) : readers.read(id, loc);
+    });
     return {
       dir,
       header,
@@ -57,6 +59,7 @@ export async function openStick(dir: string, how: Unlock): Promise<OpenStick> {
       store,
       base,
       close: async () => {
+        await readers.close();
         await store.close();
         wipeSecrets(secrets);
       },

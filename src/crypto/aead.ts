@@ -29,7 +29,10 @@ export function open(key: Uint8Array, sealed: Uint8Array, aad: Uint8Array): Buff
   decipher.setAAD(aad);
   decipher.setAuthTag(tag);
   try {
-    return Buffer.concat([decipher.update(body), decipher.final()]);
+    const out = decipher.update(body);
+    const rest = decipher.final();
+    // GCM gives everything from update: skip a copy of the whole plaintext
+    return rest.length === 0 ? out : Buffer.concat([out, rest]);
   } catch {
     throw new AeadAuthError();
   }

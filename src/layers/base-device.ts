@@ -2,14 +2,17 @@ import { manifestEntry, ZERO_CHUNK_ID } from "../../stick-layout/manifest.js";
 import type { BaseImage } from "../chunkstore/base-image.js";
 import type { Extent } from "./block-device.js";
 import { ReadOnlyDevice } from "./read-only-device.js";
+import type { UnpackedCache } from "./unpacked-cache.js";
 
 /** Decoded chunks kept in memory by default: 64 MiB. */
 export const DEFAULT_BASE_CACHE_BYTES = 64 * 1024 * 1024;
 
 /**
  * The base layer: the signed base image, read-only, with a bounded LRU of decoded chunks
- * so that a guest reading a chunk in 4 KiB pieces decrypts and inflates it once.
- * Concurrent reads of one chunk share one fetch.
+ * so that a guest reading a chunk in 4 KiB pieces decrypts and inflates it once, and
+ * optionally the session's host file of decoded chunks (UnpackedCache) behind it, which
+ * serves a range whose chunks are all there without decoding any. Concurrent reads of one
+ * chunk share one fetch.
  */
 export class BaseDevice extends ReadOnlyDevice {
   protected readonly what = "the base image";
@@ -21,6 +24,7 @@ export class BaseDevice extends ReadOnlyDevice {
   constructor(
     private readonly base: BaseImage,
     cacheBytes = DEFAULT_BASE_CACHE_BYTES,
+    private readonly unpacked?: UnpackedCache,
   ) {
     super();
     this.chunkSize = base.manifest.chunkSize;
@@ -48,6 +52,7 @@ export class BaseDevice extends ReadOnlyDevice {
       pending = this.base.chunk(index).then(
         (data) => {
           this.inFlight.delete(index);
+          this.unpacked?.store(index, data);
           this.cache.set(index, data);
           if (this.cache.size > this.capacity) {
             const oldest = this.cache.keys().next();
@@ -65,8 +70,24 @@ export class BaseDevice extends ReadOnlyDevice {
     return pending;
   }
 
-  read(offset: number, length: number): Promise<Buffer> {
-    return this.base.read(offset, length, (index) => this.chunk(index));
+  async read(offset: number, length: number): Promise<Buffer> {
+    const first = Math.floor(offset / this.chunkSize);
+    const last = Math.floor((offset + length - 1) / this.chunkSize);
+    if (this.unpacked === undefined || length === 0 || !this.allUnpacked(first, last)) {
+      return this.base.read(offset, length, (index) => this.chunk(index));
+    }
+    const data = await this.unpacked.read(offset, length);
+    // zero chunks are not in the file: what was read there is keystream, not zeros
+    for (let i = first; i <= last; i++) {
+      if (this.isZero(i)) data.fill(0, Math.max(0, i * this.chunkSize - offset), Math.min(length, (i + 1) * this.chunkSize - offset));
+    }
+    return data;
+  }
+
+  /** True when every non-zero chunk from `first` to `last` is in the unpacked file. */
+  private allUnpacked(first: number, last: number): boolean {
+    for (let i = first; i <= last; i++) if (!this.isZero(i) && this.unpacked?.has(i) !== true) return false;
+    return true;
   }
 
   blockStatus(offset: number, length: number): Promise<Extent[]> {
@@ -84,8 +105,8 @@ export class BaseDevice extends ReadOnlyDevice {
     return Promise.resolve(extents);
   }
 
-  override close(): Promise<void> {
+  override async close(): Promise<void> {
     this.cache.clear();
-    return Promise.resolve();
+    await this.unpacked?.destroy();
   }
 }

@@ -13,6 +13,7 @@ export interface BlockDevice {
   readonly size: number;
   /** True when writes, trims and zeroing are refused. */
   readonly readOnly: boolean;
+  /** The buffer is the caller's to read, not to change: a layer may hand out its cache. */
   read(offset: number, length: number): Promise<Buffer>;
   /** With `fua`, the data is durable before the promise resolves. */
   write(offset: number, data: Buffer, opts: WriteOptions): Promise<void>;

@@ -76,6 +76,8 @@ export class OverlayDevice implements BlockDevice {
     if (length === 0) return Buffer.alloc(0);
     const first = Math.floor(offset / B);
     const last = Math.floor((offset + length - 1) / B);
+    // untouched blocks only (most reads of a system disk): the lower layer's bytes as they are
+    if (this.state.subarray(first, last + 1).every((kind) => kind === LOWER)) return this.lower.read(offset, length);
     const blocks = await this.readBlocks(first, last - first + 1);
     const from = offset - first * B;
     return blocks.subarray(from, from + length);

@@ -4,12 +4,13 @@ import { join } from "node:path";
 import { openStick, type OpenStick } from "../chunkstore/open-stick.js";
 import type { Unlock } from "../chunkstore/stick-files.js";
 import { fileError } from "../errors/errors.js";
-import { BaseDevice } from "../layers/base-device.js";
+import { BaseDevice, DEFAULT_BASE_CACHE_BYTES } from "../layers/base-device.js";
 import type { BlockDevice } from "../layers/block-device.js";
 import { EncryptedBlockFile } from "../layers/encrypted-block-file.js";
 import { DEFAULT_SEGMENT_BYTES, SUPERBLOCK_FILE } from "../layers/log/format.js";
 import { createLogDevice, defaultSegmentCount, openLogDevice } from "../layers/log/log.js";
 import { createScratchDevice, OverlayDevice } from "../layers/overlay-device.js";
+import { UnpackedCache } from "../layers/unpacked-cache.js";
 import { ZeroDevice } from "../layers/zero-device.js";
 import { startNbdServer, type NbdExports } from "../nbd/server.js";
 import { removeStaleSocket } from "./stale-socket.js";
@@ -58,8 +59,9 @@ export function systemChangesDir(baseVersion: number): string {
 }
 
 /** The system disk: the base with this session's changes (volatile) or the stick's (persistent). */
-async function systemDevice(stick: OpenStick, sessionDir: string): Promise<BlockDevice> {
-  const base = new BaseDevice(stick.base);
+async function systemDevice(stick: OpenStick, sessionDir: string, warn: (message: string) => void): Promise<BlockDevice> {
+  const unpacked = await UnpackedCache.create({ dir: sessionDir, size: stick.base.size, chunkSize: stick.manifest.chunkSize, warn });
+  const base = new BaseDevice(stick.base, DEFAULT_BASE_CACHE_BYTES, unpacked);
   const changes = systemChangesPolicy(stick.policyBytes, base.size);
   if (changes.mode === "volatile") return new OverlayDevice(base, await EncryptedBlockFile.create(sessionDir, "system"));
   // a key of its own for the system-changes log, derived from the user key
@@ -88,7 +90,7 @@ export async function serveStick(o: ServeOptions): Promise<void> {
     const sessionDir = await mkdtemp(join(tmpdir(), "stickvm-session-"));
     closers.push(() => rm(sessionDir, { recursive: true, force: true }));
 
-    const system = await systemDevice(stick, sessionDir);
+    const system = await systemDevice(stick, sessionDir, (message) => o.onWarning?.(message));
     closers.push(() => system.close());
     const userSize = stick.header.userDiskSize;
     const user = await logOnStick(join(o.stick, USER_LOG_DIR), stick.secrets.userKey, new ZeroDevice(userSize), userSize);

@@ -106,3 +106,10 @@ export class ByteWriter {
     return Buffer.concat(this.parts, this.len);
   }
 }
+
+/** A copy in memory of its own (never Node's shared pool), so it may be transferred to a thread. */
+export function ownedCopy(bytes: Uint8Array): Buffer {
+  const copy = new Uint8Array(bytes.byteLength);
+  copy.set(bytes);
+  return Buffer.from(copy.buffer);
+}

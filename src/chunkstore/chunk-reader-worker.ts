@@ -1,0 +1,57 @@
+import { parentPort, workerData } from "node:worker_threads";
+import type { ChunkLocation } from "../../stick-layout/chunk-index.js";
+import { StickvmError } from "../errors/errors.js";
+import { ownedCopy } from "../util/bytes.js";
+import { ChunkDecodeError, openChunk } from "./chunk-codec.js";
+import { PackReader } from "./pack-reader.js";
+
+// Worker thread of the serve path: reads a chunk's pack record, opens and inflates it.
+export interface ChunkReaderSetup {
+  stickDir: string;
+  chunkSize: number;
+  /** The base key, shared so that the owner's wipe reaches this thread's copy too. */
+  baseKey: SharedArrayBuffer;
+}
+
+export interface ChunkJob {
+  seq: number;
+  id: Uint8Array;
+  loc: ChunkLocation;
+}
+
+/**
+ * The plaintext in a transferred buffer, or why there is none: `decode` when the record is
+ * there but does not decode, `stick` for a typed stick error (its code and message), `bug`
+ * for anything else.
+ */
+export type ChunkResult =
+  | { seq: number; plain: ArrayBuffer }
+  | { seq: number; decode: string }
+  | { seq: number; stick: { code: string; message: string } }
+  | { seq: number; bug: string };
+
+const setup = workerData as ChunkReaderSetup;
+const baseKey = new Uint8Array(setup.baseKey);
+const packs = new PackReader(setup.stickDir, setup.chunkSize);
+const port = parentPort;
+if (port === null) throw new Error("chunk-reader-worker must run as a worker thread");
+
+function failure(seq: number, err: unknown): ChunkResult {
+  if (err instanceof ChunkDecodeError) return { seq, decode: err.message };
+  if (err instanceof StickvmError) return { seq, stick: { code: err.code, message: err.message } };
+  return { seq, bug: String(err) };
+}
+
+port.on("message", (job: ChunkJob) => {
+  let plain: Buffer;
+  try {
+    plain = openChunk(baseKey, job.id, packs.readRecord(job.id, job.loc), setup.chunkSize);
+  } catch (err) {
+    port.postMessage(failure(job.seq, err));
+    return;
+  }
+  // only memory of its own may be transferred
+  const own = plain.byteOffset === 0 && plain.byteLength === plain.buffer.byteLength ? plain : ownedCopy(plain);
+  const result: ChunkResult = { seq: job.seq, plain: own.buffer as ArrayBuffer };
+  port.postMessage(result, [result.plain]);
+});

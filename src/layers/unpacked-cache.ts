@@ -1,0 +1,137 @@
+import { createCipheriv, randomBytes } from "node:crypto";
+import { open, rm, statfs, type FileHandle } from "node:fs/promises";
+import { join } from "node:path";
+import { fileError } from "../errors/errors.js";
+
+/** Share of the host disk's free space the cache may fill at most. */
+export const UNPACKED_SHARE_OF_FREE = 0.25;
+
+/**
+ * Decoded base chunks kept on the host disk for this session, so that reading a chunk again
+ * costs a file read and a cipher pass instead of inflating it (inflate is the slow step of
+ * the base layer: about 4× the cost of the file read and the cipher together here).
+ *
+ * The file is laid out like the disk (sparse; chunk i at i × chunk size) and encrypted with
+ * AES-256-CTR under a key that exists only in this process; the counter is the disk offset
+ * divided by 16, after a random 8-byte nonce. Every position is written at most once, with
+ * the one plaintext the base holds there, so no keystream is used for two plaintexts.
+ * There is no tag: the file lives only for the session, whose host is trusted while it runs
+ * (docs/ARCHITECTURE.md), and dropping the key at exit is its crypto-erase. Zero chunks are
+ * never stored: readers fill them in.
+ *
+ * Bounded by `budget` bytes; past it, chunks are simply not stored. A write error (a full
+ * host disk) turns the cache off for the rest of the session; reads then decode as before.
+ */
+export class UnpackedCache {
+  private readonly present: Uint8Array;
+  private stored = 0;
+  private off = false;
+  private readonly writing = new Set<Promise<void>>();
+
+  private constructor(
+    private readonly fh: FileHandle,
+    readonly path: string,
+    private readonly key: Buffer,
+    private readonly nonce: Buffer,
+    readonly chunkSize: number,
+    readonly budget: number,
+    chunkCount: number,
+    private readonly warn: (message: string) => void,
+  ) {
+    this.present = new Uint8Array(chunkCount);
+  }
+
+  /** A new cache in `dir` for a disk of `size` bytes; its budget is a share of the free space unless given. */
+  static async create(o: { dir: string; size: number; chunkSize: number; budget?: number; warn: (message: string) => void }): Promise<UnpackedCache> {
+    const path = join(o.dir, `base-${randomBytes(6).toString("hex")}.unpacked`);
+    let budget = o.budget;
+    if (budget === undefined) {
+      try {
+        const fs = await statfs(o.dir);
+        budget = Math.floor(fs.bavail * fs.bsize * UNPACKED_SHARE_OF_FREE);
+      } catch (err) {
+        throw fileError(err, "check the free space of", o.dir);
+      }
+    }
+    let fh: FileHandle;
+    try {
+      fh = await open(path, "wx+", 0o600);
+      // the disk's length, sparse: a read over zero chunks past the last one stored finds holes, not the end
+      await fh.truncate(o.size);
+    } catch (err) {
+      throw fileError(err, "create", path);
+    }
+    const chunks = Math.ceil(o.size / o.chunkSize);
+    return new UnpackedCache(fh, path, randomBytes(32), randomBytes(8), o.chunkSize, budget, chunks, o.warn);
+  }
+
+  has(index: number): boolean {
+    return this.present[index] === 1;
+  }
+
+  /** Bytes of decoded chunks held. */
+  get bytes(): number {
+    return this.stored;
+  }
+
+  /** AES-CTR from `offset` (a multiple of 16) over `data`: encrypts and decrypts alike. */
+  private crypt(offset: number, data: Buffer): Buffer {
+    const iv = Buffer.alloc(16);
+    this.nonce.copy(iv, 0);
+    iv.writeBigUInt64BE(BigInt(offset / 16), 8);
+    return createCipheriv("aes-256-ctr", this.key, iv).update(data);
+  }
+
+  /** Bytes [offset, offset + length) as stored; the caller has checked that every chunk there was stored. */
+  async read(offset: number, length: number): Promise<Buffer> {
+    const start = offset - (offset % 16);
+    const raw = Buffer.allocUnsafe(length + (offset - start));
+    let done = 0;
+    try {
+      while (done < raw.length) {
+        const n = (await this.fh.read(raw, done, raw.length - done, start + done)).bytesRead;
+        if (n === 0) throw new Error("the file is shorter than what was stored in it");
+        done += n;
+      }
+    } catch (err) {
+      throw fileError(err, "read", this.path);
+    }
+    return this.crypt(start, raw).subarray(offset - start);
+  }
+
+  /** Stores chunk `index` in the background; it counts as present once written. */
+  store(index: number, plain: Buffer): void {
+    if (this.off || this.present[index] !== 0 || this.stored + this.chunkSize > this.budget) return;
+    this.present[index] = 2; // being written
+    this.stored += this.chunkSize;
+    const offset = index * this.chunkSize;
+    const sealed = this.crypt(offset, plain);
+    const done = this.write(sealed, offset).then(
+      () => {
+        if (!this.off) this.present[index] = 1;
+      },
+      (err: unknown) => {
+        if (this.off) return;
+        this.off = true;
+        this.present.fill(0);
+        this.warn(`the host cache of decoded base chunks is off for this session: ${fileError(err, "write", this.path).message}`);
+      },
+    );
+    this.writing.add(done);
+    void done.finally(() => this.writing.delete(done));
+  }
+
+  private async write(data: Buffer, offset: number): Promise<void> {
+    let done = 0;
+    while (done < data.length) done += (await this.fh.write(data, done, data.length - done, offset + done)).bytesWritten;
+  }
+
+  /** Drops the key (what the file holds is unreadable from here on) and removes the file. */
+  async destroy(): Promise<void> {
+    this.off = true;
+    await Promise.all(this.writing);
+    this.key.fill(0);
+    await this.fh.close().catch(() => undefined);
+    await rm(this.path, { force: true });
+  }
+}
