@@ -9,6 +9,7 @@ import {
   loadChunkIndex,
   loadManifest,
   loadPolicyBytes,
+  loadUserTemplate,
   readHeaderCopies,
   readKeySlots,
   unlock,
@@ -24,13 +25,15 @@ export interface OpenStick {
   secrets: StickSecrets;
   store: PackChunkStore;
   base: BaseImage;
+  /** The user disk's template, when the admin gave one (format version 2): its chunks share the base's packs. */
+  userTemplate: BaseImage | undefined;
   /** Closes the packs and overwrites the keys in memory. */
   close(): Promise<void>;
 }
 
 /**
  * The library entry point: unlock a stick, authenticate its header, check its signed manifest
- * against the pinned admin key, and give access to the base image.
+ * (and the user template's) against the pinned admin key, and give access to the base image.
  */
 export async function openStick(dir: string, how: Unlock): Promise<OpenStick> {
   const copies = await readHeaderCopies(dir);
@@ -41,6 +44,7 @@ export async function openStick(dir: string, how: Unlock): Promise<OpenStick> {
     const header = authenticHeader(copies, secrets, slots);
     const policyBytes = await loadPolicyBytes(dir, header);
     const manifest = await loadManifest(dir, header);
+    const templateManifest = await loadUserTemplate(dir, header, manifest);
     const index = await loadChunkIndex(dir, header);
     const store = new PackChunkStore(dir, index, manifest.chunkSize);
     const where = (id: Buffer): string => {
@@ -48,6 +52,7 @@ export async function openStick(dir: string, how: Unlock): Promise<OpenStick> {
       return loc === undefined ? "no pack" : describeLocation(loc);
     };
     const base = new BaseImage(manifest, store, secrets, where);
+    const userTemplate = templateManifest === undefined ? undefined : new BaseImage(templateManifest, store, secrets, where);
     return {
       dir,
       header,
@@ -56,6 +61,7 @@ export async function openStick(dir: string, how: Unlock): Promise<OpenStick> {
       secrets,
       store,
       base,
+      userTemplate,
       close: async () => {
         await store.close();
         wipeSecrets(secrets);

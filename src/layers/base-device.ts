@@ -7,12 +7,11 @@ import { ReadOnlyDevice } from "./read-only-device.js";
 export const DEFAULT_BASE_CACHE_BYTES = 64 * 1024 * 1024;
 
 /**
- * The base layer: the signed base image, read-only, with a bounded LRU of decoded chunks
- * so that a guest reading a chunk in 4 KiB pieces decrypts and inflates it once.
- * Concurrent reads of one chunk share one fetch.
+ * The base layer: a signed image of the stick (the base, or the user template), read-only,
+ * with a bounded LRU of decoded chunks so that a guest reading a chunk in 4 KiB pieces
+ * decrypts and inflates it once. Concurrent reads of one chunk share one fetch.
  */
 export class BaseDevice extends ReadOnlyDevice {
-  protected readonly what = "the base image";
   private readonly chunkSize: number;
   private readonly cache = new Map<number, Buffer>();
   private readonly inFlight = new Map<number, Promise<Buffer>>();
@@ -21,6 +20,7 @@ export class BaseDevice extends ReadOnlyDevice {
   constructor(
     private readonly base: BaseImage,
     cacheBytes = DEFAULT_BASE_CACHE_BYTES,
+    protected readonly what = "the base image",
   ) {
     super();
     this.chunkSize = base.manifest.chunkSize;

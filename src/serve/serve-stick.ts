@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { openStick, type OpenStick } from "../chunkstore/open-stick.js";
 import type { Unlock } from "../chunkstore/stick-files.js";
 import { fileError } from "../errors/errors.js";
-import { BaseDevice } from "../layers/base-device.js";
+import { BaseDevice, DEFAULT_BASE_CACHE_BYTES } from "../layers/base-device.js";
 import type { BlockDevice } from "../layers/block-device.js";
 import { EncryptedBlockFile } from "../layers/encrypted-block-file.js";
 import { DEFAULT_SEGMENT_BYTES, SUPERBLOCK_FILE } from "../layers/log/format.js";
@@ -69,7 +69,8 @@ async function systemDevice(stick: OpenStick, sessionDir: string): Promise<Block
 
 /**
  * `stickvm serve`: lock and unlock the stick, serve `system` (volatile changes over the
- * base), `user` (the log on the stick) and `local` (host scratch) over NBD until the signal
+ * base), `user` (the log on the stick, over the user template when the stick has one, else
+ * over zeros) and `local` (host scratch) over NBD until the signal
  * aborts; then stop the server, flush and close every layer, and remove the session's host
  * folder. Scratch keys live only in this process, so what the folder held is unreadable
  * even before it is removed.
@@ -91,7 +92,8 @@ export async function serveStick(o: ServeOptions): Promise<void> {
     const system = await systemDevice(stick, sessionDir);
     closers.push(() => system.close());
     const userSize = stick.header.userDiskSize;
-    const user = await logOnStick(join(o.stick, USER_LOG_DIR), stick.secrets.userKey, new ZeroDevice(userSize), userSize);
+    const userLower = stick.userTemplate === undefined ? new ZeroDevice(userSize) : new BaseDevice(stick.userTemplate, DEFAULT_BASE_CACHE_BYTES, "the user template");
+    const user = await logOnStick(join(o.stick, USER_LOG_DIR), stick.secrets.userKey, userLower, userSize);
     closers.push(() => user.close());
     const local = await createScratchDevice({ dir: sessionDir, size: stick.header.localDiskSize });
     closers.push(() => local.close());
