@@ -96,6 +96,7 @@ async function main(argv: string[]): Promise<number> {
           const u = r.userTemplate.chunks;
           console.log(`user template ${r.userTemplate.imageBytes} bytes: ${u.total} chunks (${u.zero} zero, ${u.duplicate} duplicate, ${u.unique} stored)`);
         }
+        console.log(`user disk ${r.userDiskSize} bytes, starting as ${r.userTemplate === undefined ? "zeros" : "the user template"}`);
         if (o.recoveryKeyFile !== undefined) console.log(`recovery key written to ${o.recoveryKeyFile as string}`);
         else console.log(`recovery key (shown once; store it apart from the stick):\n  ${r.recoveryKey}`);
       } finally {

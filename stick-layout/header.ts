@@ -3,7 +3,7 @@ import { ED25519_PUBLIC_BYTES } from "../src/crypto/signing.js";
 import { ByteReader, ByteWriter, LayoutError } from "../src/util/bytes.js";
 import { DIGEST_BYTES, FORMAT_VERSION, FORMAT_VERSION_USER_TEMPLATE, LINEAGE_ID_BYTES, NEWEST_FORMAT_VERSION, SECTOR_BYTES, STICK_ID_BYTES } from "./format.js";
 
-// The stick header (FORMAT.md "Stick header"): two 4096-byte copies in stick.hdr.
+// The stick header (FORMAT.md "Stick header", and §21.3 for version 2): two 4096-byte copies in stick.hdr.
 export const HEADER_MAGIC = Buffer.from("STICKVM\0", "latin1");
 export const HEADER_COPY_BYTES = 4096;
 export const HEADER_FILE_BYTES = 2 * HEADER_COPY_BYTES;

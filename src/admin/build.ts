@@ -172,7 +172,7 @@ export async function buildStick(o: BuildOptions): Promise<BuildResult> {
     const policy = await readPolicy(o.policy);
     const base = await openDisk(o.image, o.format, "image", o.chunkSize);
     try {
-      const template = o.userImage === undefined ? undefined : await openUserTemplate(o.userImage, o.userImageFormat, o);
+      const template = o.userImage === undefined ? undefined : await openUserTemplate(o.userImage, o.userImageFormat, o.userSize, o.chunkSize);
       try {
         const created = await prepareOutput(o.out);
         return await writeStick(o, { base, template }, signing, policy, created);
@@ -198,12 +198,12 @@ async function openDisk(path: string, format: DiskFormat | undefined, what: stri
 }
 
 /** The user template decides the user disk's size: an explicit --user-size must agree with it. */
-async function openUserTemplate(path: string, format: DiskFormat | undefined, o: BuildOptions): Promise<ImageSource> {
-  const source = await openDisk(path, format, "user image", o.chunkSize);
-  if (o.userSize !== undefined && o.userSize !== source.size) {
+async function openUserTemplate(path: string, format: DiskFormat | undefined, userSize: number | undefined, chunkSize: number): Promise<ImageSource> {
+  const source = await openDisk(path, format, "user image", chunkSize);
+  if (userSize !== undefined && userSize !== source.size) {
     await source.close();
     throw new UsageError(
-      `--user-size ${o.userSize} differs from the user image's size (${source.size} bytes): the user disk is the template's size, so leave --user-size out or make it equal`,
+      `--user-size ${userSize} differs from the user image's size (${source.size} bytes): the user disk is the template's size, so leave --user-size out or make it equal`,
     );
   }
   return source;
