@@ -49,7 +49,9 @@ async function main(argv: string[]): Promise<number> {
     .option("--passphrase-file <file>", "read the passphrase from this file (else $STICKVM_PASSPHRASE, else ask twice)")
     .option("--recovery-key-file <file>", "write the recovery key to this new file instead of printing it")
     .option("--chunk-size <size>", "chunk size, a power of two from 4K to 4M", "64K")
-    .option("--user-size <size>", "size of the user disk", "4G")
+    .option("--user-size <size>", "size of the user disk (default: 4G, or the user image's size)")
+    .option("--user-image <file>", "template for the user disk (for example a pre-formatted profile disk), in any format --image takes")
+    .addOption(new Option("--user-image-format <format>", "user image format (default: detected)").choices(DISK_FORMATS))
     .option("--local-size <size>", "size of the local scratch disk", "2G")
     .option("--policy <file>", "policy.json to carry on the stick")
     .option("--lineage <name>", "image lineage: sticks of one lineage share base keys and updates", BUILD_DEFAULTS.lineage)
@@ -70,7 +72,9 @@ async function main(argv: string[]): Promise<number> {
           signingKey: o.signingKey as string,
           passphrase,
           chunkSize: parseSize(String(o.chunkSize ?? DEFAULT_CHUNK_SIZE), "chunk size"),
-          userSize: parseSize(String(o.userSize), "user size"),
+          ...(o.userSize !== undefined ? { userSize: parseSize(String(o.userSize), "user size") } : {}),
+          ...(o.userImage !== undefined ? { userImage: o.userImage as string } : {}),
+          ...(o.userImageFormat !== undefined ? { userImageFormat: o.userImageFormat as DiskFormat } : {}),
           localSize: parseSize(String(o.localSize), "local size"),
           ...(o.policy !== undefined ? { policy: o.policy as string } : {}),
           lineage: o.lineage as string,
@@ -88,6 +92,11 @@ async function main(argv: string[]): Promise<number> {
         console.log(
           `image ${r.imageBytes} bytes: ${c.total} chunks (${c.zero} zero, ${c.duplicate} duplicate, ${c.unique} stored), ${r.storedBytes} bytes in ${r.packs} pack(s)`,
         );
+        if (r.userTemplate !== undefined) {
+          const u = r.userTemplate.chunks;
+          console.log(`user template ${r.userTemplate.imageBytes} bytes: ${u.total} chunks (${u.zero} zero, ${u.duplicate} duplicate, ${u.unique} stored)`);
+        }
+        console.log(`user disk ${r.userDiskSize} bytes, starting as ${r.userTemplate === undefined ? "zeros" : "the user template"}`);
         if (o.recoveryKeyFile !== undefined) console.log(`recovery key written to ${o.recoveryKeyFile as string}`);
         else console.log(`recovery key (shown once; store it apart from the stick):\n  ${r.recoveryKey}`);
       } finally {

@@ -1,6 +1,11 @@
-// Names and numbers of format version 1, as FORMAT.md gives them.
+// Names and numbers of the stick format, as FORMAT.md gives them.
 
+/** A stick without a user template: version 1, unchanged since it was frozen (test/fixtures/stick-v1). */
 export const FORMAT_VERSION = 1;
+/** A stick with a user template (FORMAT.md "Version 2: the user template"). */
+export const FORMAT_VERSION_USER_TEMPLATE = 2;
+/** The newest format version this code reads. */
+export const NEWEST_FORMAT_VERSION = FORMAT_VERSION_USER_TEMPLATE;
 
 /** Files and folders of a stick, relative to its root (FORMAT.md "Folder tree"). */
 export const STICK_FILES = {
@@ -9,7 +14,12 @@ export const STICK_FILES = {
   policy: "policy.json",
   baseDir: "base",
   chunksDir: "chunks",
+  /** The signed manifest of the user template (format version 2 only). */
+  userTemplate: "base/user-template.bin",
 } as const;
+
+/** The base version field of a user template's manifest: a template belongs to no base version. */
+export const USER_TEMPLATE_BASE_VERSION = 0;
 
 export function manifestFileName(baseVersion: number): string {
   return `${STICK_FILES.baseDir}/manifest-${baseVersion.toString().padStart(8, "0")}.bin`;

@@ -1,20 +1,24 @@
 import { equalBytes, hmacSha256, sha256 } from "../src/crypto/hash.js";
 import { ED25519_PUBLIC_BYTES } from "../src/crypto/signing.js";
 import { ByteReader, ByteWriter, LayoutError } from "../src/util/bytes.js";
-import { DIGEST_BYTES, FORMAT_VERSION, LINEAGE_ID_BYTES, SECTOR_BYTES, STICK_ID_BYTES } from "./format.js";
+import { DIGEST_BYTES, FORMAT_VERSION, FORMAT_VERSION_USER_TEMPLATE, LINEAGE_ID_BYTES, NEWEST_FORMAT_VERSION, SECTOR_BYTES, STICK_ID_BYTES } from "./format.js";
 
-// The stick header (FORMAT.md "Stick header"): two 4096-byte copies in stick.hdr.
+// The stick header (FORMAT.md "Stick header", and §21.3 for version 2): two 4096-byte copies in stick.hdr.
 export const HEADER_MAGIC = Buffer.from("STICKVM\0", "latin1");
 export const HEADER_COPY_BYTES = 4096;
 export const HEADER_FILE_BYTES = 2 * HEADER_COPY_BYTES;
 const MAC_OFFSET = 176;
 const CHECKSUM_OFFSET = MAC_OFFSET + DIGEST_BYTES;
 const USED_BYTES = CHECKSUM_OFFSET + DIGEST_BYTES;
+// Version 2 adds, after the version-1 bytes: the user template digest (covered by the MAC) and a checksum of everything before it.
+const TEMPLATE_DIGEST_OFFSET = USED_BYTES;
+const EXTENSION_CHECKSUM_OFFSET = TEMPLATE_DIGEST_OFFSET + DIGEST_BYTES;
+const USED_BYTES_V2 = EXTENSION_CHECKSUM_OFFSET + DIGEST_BYTES;
 
 /** A header of a later format version: the stick is not damaged, this stickvm is too old. */
 export class NewerFormatError extends LayoutError {
   constructor(version: number) {
-    super(`its format version is ${version}; this stickvm reads version ${FORMAT_VERSION}`);
+    super(`its format version is ${version}; this stickvm reads versions ${FORMAT_VERSION} to ${NEWEST_FORMAT_VERSION}`);
   }
 }
 
@@ -32,6 +36,18 @@ export interface StickHeader {
   createdMs: number;
   /** SHA-256 of the current base manifest file: a stick cannot be rolled back to an older signed manifest. */
   manifestDigest: Buffer;
+  /** SHA-256 of the user template's manifest file; present exactly when the format version is 2. */
+  userTemplateDigest?: Buffer;
+}
+
+/** The format version a header must carry: 2 when it names a user template, else 1. */
+export function formatVersionFor(hasUserTemplate: boolean): number {
+  return hasUserTemplate ? FORMAT_VERSION_USER_TEMPLATE : FORMAT_VERSION;
+}
+
+/** What the MAC covers: the body, and in version 2 also the user template digest. */
+function macInput(body: Buffer, templateDigest: Buffer | undefined): Buffer {
+  return templateDigest === undefined ? body : Buffer.concat([body, templateDigest]);
 }
 
 function body(h: StickHeader): Buffer {
@@ -53,13 +69,23 @@ function body(h: StickHeader): Buffer {
     .finish();
 }
 
-/** One 4096-byte copy: body || MAC || checksum || zero padding. */
+/**
+ * One 4096-byte copy: body || MAC || checksum || zero padding; in version 2,
+ * body || MAC || checksum || user template digest || checksum of all that || zero padding.
+ */
 export function encodeHeaderCopy(h: StickHeader, macKey: Uint8Array): Buffer {
+  if (h.formatVersion !== formatVersionFor(h.userTemplateDigest !== undefined)) {
+    throw new Error(`a header of format version ${h.formatVersion} ${h.userTemplateDigest === undefined ? "must" : "cannot"} name a user template`);
+  }
   const b = body(h);
   if (b.length !== MAC_OFFSET) throw new Error(`header body is ${b.length} bytes, expected ${MAC_OFFSET}`);
-  const withMac = Buffer.concat([b, hmacSha256(macKey, b)]);
+  const withMac = Buffer.concat([b, hmacSha256(macKey, macInput(b, h.userTemplateDigest))]);
   const out = Buffer.alloc(HEADER_COPY_BYTES);
   Buffer.concat([withMac, sha256(withMac)]).copy(out);
+  if (h.userTemplateDigest !== undefined) {
+    h.userTemplateDigest.copy(out, TEMPLATE_DIGEST_OFFSET);
+    sha256(out.subarray(0, EXTENSION_CHECKSUM_OFFSET)).copy(out, EXTENSION_CHECKSUM_OFFSET);
+  }
   return out;
 }
 
@@ -78,8 +104,12 @@ export function parseHeaderCopy(copy: Buffer): ParsedHeaderCopy {
     throw new LayoutError("stick header: checksum mismatch");
   }
   const formatVersion = r.u16();
-  if (formatVersion > FORMAT_VERSION) throw new NewerFormatError(formatVersion);
-  if (formatVersion !== FORMAT_VERSION) throw new LayoutError(`stick header: format version ${formatVersion} is not supported`);
+  if (formatVersion > NEWEST_FORMAT_VERSION) throw new NewerFormatError(formatVersion);
+  if (formatVersion < FORMAT_VERSION) throw new LayoutError(`stick header: format version ${formatVersion} is not supported`);
+  const hasTemplate = formatVersion === FORMAT_VERSION_USER_TEMPLATE;
+  if (hasTemplate && !sha256(copy.subarray(0, EXTENSION_CHECKSUM_OFFSET)).equals(copy.subarray(EXTENSION_CHECKSUM_OFFSET, USED_BYTES_V2))) {
+    throw new LayoutError("stick header: checksum mismatch (user template digest)");
+  }
   r.zeros(2);
   const sequence = r.u32();
   const stickId = r.bytes(STICK_ID_BYTES);
@@ -103,11 +133,15 @@ export function parseHeaderCopy(copy: Buffer): ParsedHeaderCopy {
   };
   const mac = r.bytes(DIGEST_BYTES);
   r.bytes(DIGEST_BYTES); // the checksum, checked above
-  r.zeros(HEADER_COPY_BYTES - USED_BYTES);
+  if (hasTemplate) {
+    header.userTemplateDigest = r.bytes(DIGEST_BYTES);
+    r.bytes(DIGEST_BYTES); // the extension checksum, checked above
+  }
+  r.zeros(HEADER_COPY_BYTES - r.offset);
   for (const [name, size] of [["user disk size", header.userDiskSize], ["local disk size", header.localDiskSize]] as const) {
     if (size % SECTOR_BYTES !== 0) throw new LayoutError(`stick header: ${name} ${size} is not a multiple of ${SECTOR_BYTES}`);
   }
-  return { header, mac, macked: copy.subarray(0, MAC_OFFSET) };
+  return { header, mac, macked: macInput(copy.subarray(0, MAC_OFFSET), header.userTemplateDigest) };
 }
 
 export function headerMacValid(parsed: ParsedHeaderCopy, macKey: Uint8Array): boolean {

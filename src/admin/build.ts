@@ -1,15 +1,23 @@
 import { randomBytes } from "node:crypto";
 import { lstat, mkdir, readdir, readFile, rm, rmdir } from "node:fs/promises";
 import { join } from "node:path";
-import { chunkSizeProblem, DEFAULT_PACK_LIMIT, MAX_MANIFEST_ENTRIES, FORMAT_VERSION, indexFileName, manifestFileName, MAX_PACK_LIMIT, SECTOR_BYTES, STICK_FILES, STICK_ID_BYTES } from "../../stick-layout/format.js";
-import { encodeHeaderCopy, type StickHeader } from "../../stick-layout/header.js";
+import {
+  chunkSizeProblem,
+  DEFAULT_PACK_LIMIT,
+  indexFileName,
+  manifestFileName,
+  MAX_MANIFEST_ENTRIES,
+  MAX_PACK_LIMIT,
+  SECTOR_BYTES,
+  STICK_FILES,
+  STICK_ID_BYTES,
+  USER_TEMPLATE_BASE_VERSION,
+} from "../../stick-layout/format.js";
+import { encodeHeaderCopy, formatVersionFor, type StickHeader } from "../../stick-layout/header.js";
 import { encodeKeySlots, makeSlot } from "../../stick-layout/keyslots.js";
 import { encodeSignedManifest, entryCountFor, type Manifest } from "../../stick-layout/manifest.js";
 import { formatRecoveryKey, RECOVERY_KEY_BYTES } from "../../stick-layout/recovery-key.js";
 import { lineageIdFor, newStickSecrets, wipeSecrets } from "../../stick-layout/secrets.js";
-import { ChunkPipeline } from "./chunk-pipeline.js";
-import { DedupTable } from "./dedup-table.js";
-import type { Batch } from "./chunk-worker.js";
 import { maxRecordLength } from "../chunkstore/pack-reader.js";
 import { PackWriter } from "../chunkstore/pack-writer.js";
 import { PACK_HEADER_BYTES } from "../../stick-layout/pack.js";
@@ -21,6 +29,7 @@ import { syncFolder, writeNewFileDurably } from "../util/durable-file.js";
 import type { DiskFormat } from "./image-format.js";
 import { openImage, type ImageSource } from "./image-source.js";
 import { readSigningKey } from "./signing-key.js";
+import { writeDisks, type ChunkCounts } from "./write-chunks.js";
 
 export interface BuildOptions {
   image: string;
@@ -29,7 +38,11 @@ export interface BuildOptions {
   signingKey: string;
   passphrase: string;
   chunkSize: number;
-  userSize: number;
+  /** The user disk's size; without a user image, DEFAULT_USER_SIZE. With one, it must be left out or equal the image's size. */
+  userSize?: number;
+  /** A template for the user disk (for example a pre-formatted profile disk): the user log starts over it. */
+  userImage?: string;
+  userImageFormat?: DiskFormat;
   localSize: number;
   policy?: string;
   /** Sticks of one lineage share base keys, so one published update serves them all. */
@@ -45,6 +58,8 @@ export interface BuildOptions {
   signal?: AbortSignal;
 }
 
+export const DEFAULT_USER_SIZE = 4 * 1024 * 1024 * 1024;
+
 export const BUILD_DEFAULTS = {
   lineage: "default",
   kdf: ARGON2_DEFAULT,
@@ -57,7 +72,10 @@ export interface BuildResult {
   recoveryKey: string;
   imageBytes: number;
   chunkSize: number;
-  chunks: { total: number; zero: number; unique: number; duplicate: number };
+  chunks: ChunkCounts;
+  userDiskSize: number;
+  /** The user template's chunks (stored ones that the base already held count as duplicates). */
+  userTemplate?: { imageBytes: number; chunks: ChunkCounts };
   /** Sealed chunk bytes written to packs. */
   storedBytes: number;
   packs: number;
@@ -65,17 +83,15 @@ export interface BuildResult {
 
 const INTERRUPTED = "the build was interrupted; the partial stick was removed";
 
-/** Chunks per batch sent to a worker: big enough to amortise the hand-off, small enough to bound memory. */
-const BATCH_BYTES = 4 * 1024 * 1024;
-
 function checkOptions(o: BuildOptions): void {
   const chunkProblem = chunkSizeProblem(o.chunkSize);
   if (chunkProblem !== undefined) throw new UsageError(chunkProblem);
   const kdfProblem = argon2ParamsProblem(o.kdf);
   if (kdfProblem !== undefined) throw new UsageError(kdfProblem);
   for (const [name, v] of [["user size", o.userSize], ["local size", o.localSize]] as const) {
-    if (!Number.isSafeInteger(v) || v <= 0 || v % SECTOR_BYTES !== 0) throw new UsageError(`${name} must be a positive multiple of ${SECTOR_BYTES} bytes`);
+    if (v !== undefined && (!Number.isSafeInteger(v) || v <= 0 || v % SECTOR_BYTES !== 0)) throw new UsageError(`${name} must be a positive multiple of ${SECTOR_BYTES} bytes`);
   }
+  if (o.userImageFormat !== undefined && o.userImage === undefined) throw new UsageError("a user image format was given without a user image (--user-image)");
   if (!Number.isInteger(o.compressionLevel) || o.compressionLevel < 1 || o.compressionLevel > 9) throw new UsageError("compression level must be 1..9");
   const minPack = Math.max(1024 * 1024, PACK_HEADER_BYTES + maxRecordLength(o.chunkSize));
   if (!Number.isInteger(o.packLimit) || o.packLimit < minPack || o.packLimit > MAX_PACK_LIMIT) {
@@ -154,25 +170,49 @@ export async function buildStick(o: BuildOptions): Promise<BuildResult> {
   const signing = await readSigningKey(o.signingKey);
   try {
     const policy = await readPolicy(o.policy);
-    const source = await openImage(o.image, o.format);
+    const base = await openDisk(o.image, o.format, "image", o.chunkSize);
     try {
-      if (entryCountFor(source.size, o.chunkSize) > MAX_MANIFEST_ENTRIES) {
-        throw new UsageError(`a ${source.size}-byte image needs more than ${MAX_MANIFEST_ENTRIES} chunks of ${o.chunkSize} bytes; use a larger --chunk-size`);
+      const template = o.userImage === undefined ? undefined : await openUserTemplate(o.userImage, o.userImageFormat, o.userSize, o.chunkSize);
+      try {
+        const created = await prepareOutput(o.out);
+        return await writeStick(o, { base, template }, signing, policy, created);
+      } finally {
+        await template?.close();
       }
-      const created = await prepareOutput(o.out);
-      return await writeStick(o, source, signing, policy, created);
     } finally {
-      await source.close();
+      await base.close();
     }
   } finally {
     signing.seed.fill(0);
   }
 }
 
+/** Opens a disk image and checks that a manifest can describe it. */
+async function openDisk(path: string, format: DiskFormat | undefined, what: string, chunkSize: number): Promise<ImageSource> {
+  const source = await openImage(path, format);
+  if (entryCountFor(source.size, chunkSize) > MAX_MANIFEST_ENTRIES) {
+    await source.close();
+    throw new UsageError(`a ${source.size}-byte ${what} needs more than ${MAX_MANIFEST_ENTRIES} chunks of ${chunkSize} bytes; use a larger --chunk-size`);
+  }
+  return source;
+}
+
+/** The user template decides the user disk's size: an explicit --user-size must agree with it. */
+async function openUserTemplate(path: string, format: DiskFormat | undefined, userSize: number | undefined, chunkSize: number): Promise<ImageSource> {
+  const source = await openDisk(path, format, "user image", chunkSize);
+  if (userSize !== undefined && userSize !== source.size) {
+    await source.close();
+    throw new UsageError(
+      `--user-size ${userSize} differs from the user image's size (${source.size} bytes): the user disk is the template's size, so leave --user-size out or make it equal`,
+    );
+  }
+  return source;
+}
+
 /** Writes the stick into the prepared, empty folder; on failure, empties it again. */
 async function writeStick(
   o: BuildOptions,
-  source: ImageSource,
+  images: { base: ImageSource; template: ImageSource | undefined },
   signing: SigningKeyPair,
   policy: Buffer | undefined,
   created: boolean,
@@ -186,9 +226,18 @@ async function writeStick(
     await mkdir(join(o.out, STICK_FILES.baseDir));
     await mkdir(join(o.out, STICK_FILES.chunksDir));
     const packs = new PackWriter(o.out, 0, o.packLimit, maxRecordLength(o.chunkSize));
-    let stats;
+    const { base: source, template } = images;
+    let disks;
     try {
-      stats = await writeChunks(source, packs, secrets, o);
+      disks = await writeDisks(template === undefined ? [source] : [source, template], packs, {
+        keys: secrets,
+        chunkSize: o.chunkSize,
+        compressionLevel: o.compressionLevel,
+        threads: o.threads,
+        interrupted: INTERRUPTED,
+        ...(o.signal ? { signal: o.signal } : {}),
+        ...(o.onProgress ? { onProgress: o.onProgress } : {}),
+      });
       await packs.finish();
     } catch (err) {
       await packs.abandon();
@@ -196,17 +245,21 @@ async function writeStick(
     }
     await writeNewFileDurably(join(o.out, indexFileName(1)), packs.index.encode(packs.packCount));
 
-    const manifest: Manifest = {
-      baseVersion: 1,
+    const [base, user] = disks;
+    if (base === undefined) throw new Error("writeDisks returned no base");
+    const manifestFor = (baseVersion: number, diskSize: number, entries: Buffer): Manifest => ({
+      baseVersion,
       lineageId,
-      diskSize: source.size,
+      diskSize,
       chunkSize: o.chunkSize,
       createdMs,
       signerPublicKey: signing.publicKey,
-      entries: stats.entries,
-    };
-    const manifestBytes = encodeSignedManifest(manifest, signing);
+      entries,
+    });
+    const manifestBytes = encodeSignedManifest(manifestFor(1, source.size, base.entries), signing);
     await writeNewFileDurably(join(o.out, manifestFileName(1)), manifestBytes);
+    const templateBytes = template && user && encodeSignedManifest(manifestFor(USER_TEMPLATE_BASE_VERSION, template.size, user.entries), signing);
+    if (templateBytes) await writeNewFileDurably(join(o.out, STICK_FILES.userTemplate), templateBytes);
     if (policy) await writeNewFileDurably(join(o.out, STICK_FILES.policy), policy);
 
     const recoveryKey = randomBytes(RECOVERY_KEY_BYTES);
@@ -222,18 +275,20 @@ async function writeStick(
       wroteRecoveryFile = true;
     }
 
+    const userDiskSize = template?.size ?? o.userSize ?? DEFAULT_USER_SIZE;
     const header: StickHeader = {
-      formatVersion: FORMAT_VERSION,
+      formatVersion: formatVersionFor(templateBytes !== undefined),
       sequence: 1,
       stickId,
       lineageId,
       adminPublicKey: signing.publicKey,
       policyDigest: policy ? sha256(policy) : Buffer.alloc(32),
       baseVersion: 1,
-      userDiskSize: o.userSize,
+      userDiskSize,
       localDiskSize: o.localSize,
       createdMs,
       manifestDigest: sha256(manifestBytes),
+      ...(templateBytes ? { userTemplateDigest: sha256(templateBytes) } : {}),
     };
     await syncFolder(join(o.out, STICK_FILES.baseDir));
     await syncFolder(join(o.out, STICK_FILES.chunksDir));
@@ -248,7 +303,9 @@ async function writeStick(
       recoveryKey: recoveryText,
       imageBytes: source.size,
       chunkSize: o.chunkSize,
-      chunks: stats.counts,
+      chunks: base.counts,
+      userDiskSize,
+      ...(template && user ? { userTemplate: { imageBytes: template.size, chunks: user.counts } } : {}),
       storedBytes: packs.storedBytes,
       packs: packs.packCount,
     };
@@ -259,93 +316,4 @@ async function writeStick(
   } finally {
     wipeSecrets(secrets);
   }
-}
-
-interface ChunkStats {
-  entries: Buffer;
-  counts: BuildResult["chunks"];
-}
-
-/** Reads the image batch by batch, encodes in workers, and stores each new chunk once, in image order. */
-async function writeChunks(
-  source: ImageSource,
-  packs: PackWriter,
-  secrets: { baseKey: Buffer; chunkIdKey: Buffer },
-  o: BuildOptions,
-): Promise<ChunkStats> {
-  const { chunkSize } = o;
-  const total = entryCountFor(source.size, chunkSize);
-  const entries = Buffer.alloc(total * 32);
-  const counts = { total, zero: 0, unique: 0, duplicate: 0 };
-  const seen = new DedupTable(packs.index);
-  const batchBytes = Math.max(chunkSize, BATCH_BYTES - (BATCH_BYTES % chunkSize));
-  // two batches per thread keep every worker busy while the main thread reads and writes
-  const depth = o.threads * 2;
-  const pipeline = new ChunkPipeline(
-    { baseKey: secrets.baseKey, chunkIdKey: secrets.chunkIdKey, chunkSize, level: o.compressionLevel },
-    o.threads,
-    batchBytes,
-    depth,
-  );
-  const inFlight: Promise<Batch>[] = [];
-  let readPos = 0;
-  let chunkIndex = 0;
-
-  const consume = async (): Promise<void> => {
-    const head = inFlight.shift();
-    if (head === undefined) return;
-    const batch = await head;
-    const ids = Buffer.from(batch.ids);
-    const sealed = Buffer.from(batch.sealed);
-    let at = 0;
-    for (const [i, len] of batch.sealedLengths.entries()) {
-      const index = chunkIndex++;
-      if (len === 0) {
-        counts.zero += 1;
-        continue;
-      }
-      const id = ids.subarray(i * 32, (i + 1) * 32);
-      id.copy(entries, index * 32);
-      const body = sealed.subarray(at, at + len);
-      at += len;
-      if (seen.find(id) !== undefined) {
-        counts.duplicate += 1;
-        continue;
-      }
-      seen.add(id, await packs.append(id, body));
-      counts.unique += 1;
-    }
-    pipeline.release(batch); // append copied what it needs
-    o.onProgress?.(Math.min(chunkIndex * chunkSize, source.size), source.size);
-  };
-
-  try {
-    while (readPos < source.size) {
-      if (o.signal?.aborted) throw new InterruptedError(INTERRUPTED);
-      let batch = pipeline.take();
-      while (batch === undefined) {
-        await consume();
-        batch = pipeline.take();
-      }
-      const length = Math.min(batchBytes, source.size - readPos);
-      const whole = Math.ceil(length / chunkSize) * chunkSize;
-      const input = Buffer.from(batch.input);
-      await source.read(readPos, input.subarray(0, length));
-      input.fill(0, length, whole); // the image's tail is zero-padded to a whole chunk
-      batch.length = whole;
-      inFlight.push(pipeline.submit(batch));
-      readPos += length;
-    }
-    while (inFlight.length > 0) {
-      if (o.signal?.aborted) throw new InterruptedError(INTERRUPTED);
-      await consume();
-    }
-  } catch (err) {
-    // let outstanding batches settle so no rejection goes unhandled
-    await Promise.allSettled(inFlight);
-    throw err;
-  } finally {
-    await pipeline.close();
-  }
-  return { entries, counts };
 }

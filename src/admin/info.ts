@@ -2,9 +2,23 @@ import { stat } from "node:fs/promises";
 import { join } from "node:path";
 import { packFileName, STICK_FILES } from "../../stick-layout/format.js";
 import { SlotKind } from "../../stick-layout/keyslots.js";
-import { entryCountFor, manifestEntry, ZERO_CHUNK_ID } from "../../stick-layout/manifest.js";
+import { entryCountFor, manifestEntry, ZERO_CHUNK_ID, type Manifest } from "../../stick-layout/manifest.js";
 import { CorruptStickError, fileError } from "../errors/errors.js";
-import { loadChunkIndex, loadManifest, readHeaderCopies, readKeySlots } from "../chunkstore/stick-files.js";
+import { loadChunkIndex, loadManifest, loadUserTemplate, readHeaderCopies, readKeySlots } from "../chunkstore/stick-files.js";
+
+/** A disk's chunks: all positions, the all-zero ones, and those with data. */
+interface DiskChunkCounts {
+  total: number;
+  zero: number;
+  referenced: number;
+}
+
+function countChunks(m: Manifest): DiskChunkCounts {
+  const total = entryCountFor(m.diskSize, m.chunkSize);
+  let zero = 0;
+  for (let i = 0; i < total; i++) if (manifestEntry(m, i).equals(ZERO_CHUNK_ID)) zero += 1;
+  return { total, zero, referenced: total - zero };
+}
 
 export interface StickInfo {
   stickId: string;
@@ -18,7 +32,8 @@ export interface StickInfo {
     version: number;
     diskSize: number;
     chunkSize: number;
-    chunks: { total: number; zero: number; referenced: number; unique: number };
+    /** `unique` counts every chunk in the packs, the user template's included. */
+    chunks: DiskChunkCounts & { unique: number };
     /** Non-zero chunks referenced per chunk stored: what identical chunks saved. */
     dedupRatio: number;
     /** Plaintext of the unique chunks per byte stored in packs. */
@@ -27,6 +42,8 @@ export interface StickInfo {
     packs: number;
   };
   userDiskSize: number;
+  /** The template the user disk starts from (format version 2); its chunks share the base's packs. */
+  userTemplate?: { diskSize: number; chunks: DiskChunkCounts };
   localDiskSize: number;
   keyslots: { kind: "passphrase" | "recovery-key"; kdf?: string }[];
   /** info reads without a passphrase, so the header MAC is not checked; `verify` does that. */
@@ -40,11 +57,10 @@ export async function stickInfo(dir: string): Promise<StickInfo> {
   if (header === undefined) throw new Error("readHeaderCopies returned no copy");
   const slots = await readKeySlots(dir);
   const manifest = await loadManifest(dir, header);
+  const template = await loadUserTemplate(dir, header, manifest);
   const index = await loadChunkIndex(dir, header);
 
-  const total = entryCountFor(manifest.diskSize, manifest.chunkSize);
-  let zero = 0;
-  for (let i = 0; i < total; i++) if (manifestEntry(manifest, i).equals(ZERO_CHUNK_ID)) zero += 1;
+  const chunks = countChunks(manifest);
   let storedBytes = 0;
   for (let p = 0; p < index.packCount; p++) {
     const name = packFileName(p);
@@ -55,7 +71,7 @@ export async function stickInfo(dir: string): Promise<StickInfo> {
       throw fileError(err, "read", join(dir, name));
     }
   }
-  const referenced = total - zero;
+  const referencedTotal = chunks.referenced + (template === undefined ? 0 : countChunks(template).referenced);
   return {
     stickId: header.stickId.toString("hex"),
     formatVersion: header.formatVersion,
@@ -68,13 +84,14 @@ export async function stickInfo(dir: string): Promise<StickInfo> {
       version: header.baseVersion,
       diskSize: manifest.diskSize,
       chunkSize: manifest.chunkSize,
-      chunks: { total, zero, referenced, unique: index.count },
-      dedupRatio: index.count === 0 ? 1 : referenced / index.count,
+      chunks: { ...chunks, unique: index.count },
+      dedupRatio: index.count === 0 ? 1 : referencedTotal / index.count,
       compressionRatio: storedBytes === 0 ? 1 : (index.count * manifest.chunkSize) / storedBytes,
       storedBytes,
       packs: index.packCount,
     },
     userDiskSize: header.userDiskSize,
+    ...(template === undefined ? {} : { userTemplate: { diskSize: template.diskSize, chunks: countChunks(template) } }),
     localDiskSize: header.localDiskSize,
     keyslots: slots.slots.map((s) =>
       s.kind === SlotKind.passphrase
@@ -96,10 +113,10 @@ export function formatStickInfo(i: StickInfo): string {
     `admin key     ${i.adminPublicKey}`,
     `lineage       ${i.lineageId}`,
     `base version  ${b.version}: disk ${mib(b.diskSize)} in ${b.chunks.total} chunks of ${b.chunkSize / 1024} KiB`,
-    `chunks        ${b.chunks.zero} zero, ${b.chunks.referenced} with data, ${b.chunks.unique} stored`,
+    `chunks        ${b.chunks.zero} zero, ${b.chunks.referenced} with data, ${b.chunks.unique} stored${i.userTemplate === undefined ? "" : " (with the user template's)"}`,
     `ratios        dedup ${b.dedupRatio.toFixed(2)}x, compression ${b.compressionRatio.toFixed(2)}x`,
     `stored        ${mib(b.storedBytes)} in ${b.packs} pack${b.packs === 1 ? "" : "s"}`,
-    `user disk     ${mib(i.userDiskSize)}; local disk ${mib(i.localDiskSize)}`,
+    `user disk     ${mib(i.userDiskSize)}, ${i.userTemplate === undefined ? "starts as zeros" : `starts as the user template (${i.userTemplate.chunks.total} chunks: ${i.userTemplate.chunks.zero} zero, ${i.userTemplate.chunks.referenced} with data)`}; local disk ${mib(i.localDiskSize)}`,
     `policy        ${i.policy ? STICK_FILES.policy : "none"}`,
     `key slots     ${i.keyslots.map((k) => (k.kdf !== undefined ? `${k.kind} (${k.kdf})` : k.kind)).join(", ")}`,
     `(header MAC not checked without a passphrase: run make-stick verify for that)`,

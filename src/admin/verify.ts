@@ -1,7 +1,7 @@
 import type { IndexEntry } from "../../stick-layout/chunk-index.js";
 import { packFileName } from "../../stick-layout/format.js";
 import { headerMacValid } from "../../stick-layout/header.js";
-import { entryCountFor, manifestEntry, ZERO_CHUNK_ID } from "../../stick-layout/manifest.js";
+import { entryCountFor, manifestEntry, ZERO_CHUNK_ID, type Manifest } from "../../stick-layout/manifest.js";
 import { wipeSecrets } from "../../stick-layout/secrets.js";
 import { ChunkDecodeError, decodeChunk } from "../chunkstore/chunk-codec.js";
 import { PackChunkStore } from "../chunkstore/pack-store.js";
@@ -11,6 +11,7 @@ import {
   loadChunkIndex,
   loadManifest,
   loadPolicyBytes,
+  loadUserTemplate,
   readHeaderCopies,
   readKeySlots,
   unlock,
@@ -18,11 +19,16 @@ import {
 } from "../chunkstore/stick-files.js";
 import { CorruptStickError, StickvmError } from "../errors/errors.js";
 
+/** The disks a stick's manifests describe. */
+export type DiskName = "base" | "user template";
+
 export interface BadChunk {
   id: string;
   pack: string;
   offset: number;
   problem: string;
+  /** The disks whose manifests name this chunk (none: a chunk in the packs that no manifest uses). */
+  usedBy: DiskName[];
 }
 
 export interface VerifyReport {
@@ -77,17 +83,26 @@ export async function verifyStick(dir: string, how: Unlock, onProgress?: (done: 
       return true;
     });
     const manifest = await step("manifest signature", () => loadManifest(dir, header));
+    const disks: [DiskName, Manifest][] = manifest === undefined ? [] : [["base", manifest]];
+    let templateFailed = false;
+    if (manifest !== undefined && header.userTemplateDigest !== undefined) {
+      const template = await step("user template manifest", () => loadUserTemplate(dir, header, manifest));
+      if (template === undefined) templateFailed = true;
+      else disks.push(["user template", template]);
+    }
     const index = await step("chunk index", () => loadChunkIndex(dir, header));
-    if (manifest === undefined || index === undefined) return finish(report);
+    if (manifest === undefined || index === undefined || templateFailed) return finish(report);
 
     const store = new PackChunkStore(dir, index, manifest.chunkSize);
     try {
       const missing = new Set<string>();
-      for (let i = 0; i < entryCountFor(manifest.diskSize, manifest.chunkSize); i++) {
-        const id = manifestEntry(manifest, i);
-        if (!id.equals(ZERO_CHUNK_ID) && index.find(id) === undefined) missing.add(id.toString("hex"));
+      for (const [, m] of disks) {
+        for (let i = 0; i < entryCountFor(m.diskSize, m.chunkSize); i++) {
+          const id = manifestEntry(m, i);
+          if (!id.equals(ZERO_CHUNK_ID) && index.find(id) === undefined) missing.add(id.toString("hex"));
+        }
       }
-      for (const id of missing) report.badChunks.push({ id, pack: "-", offset: -1, problem: "the manifest names it but no pack holds it" });
+      for (const id of missing) report.badChunks.push({ id, pack: "-", offset: -1, problem: "the manifest names it but no pack holds it", usedBy: [] });
 
       // Pack order, so the stick is read front to back.
       const entries: IndexEntry[] = [...index.entries()].sort((a, b) => a.pack - b.pack || a.offset - b.offset);
@@ -97,11 +112,12 @@ export async function verifyStick(dir: string, how: Unlock, onProgress?: (done: 
         } catch (err) {
           const problem = err instanceof ChunkDecodeError ? err.message : isStickFault(err) ? err.message : undefined;
           if (problem === undefined) throw err;
-          report.badChunks.push({ id: e.id.toString("hex"), pack: packFileName(e.pack), offset: e.offset, problem });
+          report.badChunks.push({ id: e.id.toString("hex"), pack: packFileName(e.pack), offset: e.offset, problem, usedBy: [] });
         }
         report.chunksChecked += 1;
         onProgress?.(report.chunksChecked, entries.length);
       }
+      nameUsers(report.badChunks, disks);
     } finally {
       await store.close();
     }
@@ -116,6 +132,16 @@ export async function verifyStick(dir: string, how: Unlock, onProgress?: (done: 
   }
 }
 
+/** Says, for each bad chunk, which disks use it (only when there are bad chunks: it holds every id of each disk). */
+function nameUsers(bad: BadChunk[], disks: [DiskName, Manifest][]): void {
+  if (bad.length === 0) return;
+  for (const [name, m] of disks) {
+    const ids = new Set<string>();
+    for (let i = 0; i < entryCountFor(m.diskSize, m.chunkSize); i++) ids.add(manifestEntry(m, i).toString("hex"));
+    for (const b of bad) if (ids.has(b.id)) b.usedBy.push(name);
+  }
+}
+
 function finish(report: VerifyReport): VerifyReport {
   report.ok = report.checks.every((c) => c.ok) && report.badChunks.length === 0;
   return report;
@@ -123,7 +149,10 @@ function finish(report: VerifyReport): VerifyReport {
 
 export function formatVerifyReport(r: VerifyReport): string {
   const lines = r.checks.map((c) => `${c.ok ? "ok  " : "FAIL"} ${c.check}${c.problem !== undefined ? `: ${c.problem}` : ""}`);
-  for (const b of r.badChunks) lines.push(`bad chunk ${b.id} in ${b.pack}${b.offset >= 0 ? ` at offset ${b.offset}` : ""}: ${b.problem}`);
+  for (const b of r.badChunks) {
+    const users = b.usedBy.length > 0 ? ` (used by the ${b.usedBy.join(" and the ")})` : "";
+    lines.push(`bad chunk ${b.id}${users} in ${b.pack}${b.offset >= 0 ? ` at offset ${b.offset}` : ""}: ${b.problem}`);
+  }
   lines.push(r.ok ? `stick is good: ${r.chunksChecked} chunks checked` : "stick is DAMAGED");
   return lines.join("\n");
 }

@@ -11,6 +11,7 @@ import {
   loadChunkIndex,
   loadManifest,
   loadPolicyBytes,
+  loadUserTemplate,
   readHeaderCopies,
   readKeySlots,
   unlock,
@@ -26,13 +27,15 @@ export interface OpenStick {
   secrets: StickSecrets;
   store: PackChunkStore;
   base: BaseImage;
+  /** The user disk's template, when the admin gave one (format version 2): its chunks share the base's packs. */
+  userTemplate: BaseImage | undefined;
   /** Closes the packs and overwrites the keys in memory. */
   close(): Promise<void>;
 }
 
 /**
  * The library entry point: unlock a stick, authenticate its header, check its signed manifest
- * against the pinned admin key, and give access to the base image.
+ * (and the user template's) against the pinned admin key, and give access to the base image.
  */
 export async function openStick(dir: string, how: Unlock): Promise<OpenStick> {
   const copies = await readHeaderCopies(dir);
@@ -43,13 +46,16 @@ export async function openStick(dir: string, how: Unlock): Promise<OpenStick> {
     const header = authenticHeader(copies, secrets, slots);
     const policyBytes = await loadPolicyBytes(dir, header);
     const manifest = await loadManifest(dir, header);
+    const templateManifest = await loadUserTemplate(dir, header, manifest);
     const index = await loadChunkIndex(dir, header);
     const store = new PackChunkStore(dir, index, manifest.chunkSize);
     const readers = new ChunkReaderPool(dir, manifest.chunkSize, secrets.baseKey);
-    const base = new BaseImage(manifest, (id) => {
+    const readChunk = (id: Buffer): Promise<Buffer> => {
       const loc = store.locate(id);
       return loc === undefined ? Promise.reject(new ChunkMissingError(id.toString("hex"))) : readers.read(id, loc);
-    });
+    };
+    const base = new BaseImage(manifest, readChunk);
+    const userTemplate = templateManifest === undefined ? undefined : new BaseImage(templateManifest, readChunk);
     return {
       dir,
       header,
@@ -58,6 +64,7 @@ export async function openStick(dir: string, how: Unlock): Promise<OpenStick> {
       secrets,
       store,
       base,
+      userTemplate,
       close: async () => {
         await readers.close();
         await store.close();

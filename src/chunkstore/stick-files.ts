@@ -1,7 +1,7 @@
 import { readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { ChunkIndex } from "../../stick-layout/chunk-index.js";
-import { indexFileName, manifestFileName, STICK_FILES } from "../../stick-layout/format.js";
+import { indexFileName, manifestFileName, STICK_FILES, USER_TEMPLATE_BASE_VERSION } from "../../stick-layout/format.js";
 import { HEADER_FILE_BYTES, headerMacValid, NewerFormatError, parseHeaderFile, type ParsedHeaderCopy, type StickHeader } from "../../stick-layout/header.js";
 import { parseKeySlots, unlockSlots, type KeySlotsFile } from "../../stick-layout/keyslots.js";
 import { manifestSignedBy, parseManifest, type Manifest } from "../../stick-layout/manifest.js";
@@ -88,9 +88,8 @@ export function authenticHeader(copies: ParsedHeaderCopy[], secrets: StickSecret
   return newest;
 }
 
-/** Loads the header's manifest and checks it against the header digest and the pinned admin key. */
-export async function loadManifest(stickDir: string, header: StickHeader): Promise<Manifest> {
-  const name = manifestFileName(header.baseVersion);
+/** Reads and parses a signed manifest, and checks it against the pinned admin key and the header's digest of it. */
+async function loadSignedManifest(stickDir: string, name: string, pinnedKey: Buffer, digest: Buffer): Promise<Manifest> {
   const buf = await readStickFile(stickDir, name, lost(name));
   let parsed;
   try {
@@ -99,15 +98,38 @@ export async function loadManifest(stickDir: string, header: StickHeader): Promi
     if (err instanceof LayoutError) throw new CorruptStickError(`${name}: ${err.message}`);
     throw err;
   }
-  if (!manifestSignedBy(parsed, header.adminPublicKey)) {
+  if (!manifestSignedBy(parsed, pinnedKey)) {
     throw new CorruptStickError(`${name} is not signed by the admin key pinned in this stick's header`);
   }
-  if (!sha256(buf).equals(header.manifestDigest)) {
+  if (!sha256(buf).equals(digest)) {
     throw new CorruptStickError(`${name} is signed but is not the manifest this stick's header names (replaced or rolled back)`);
   }
-  const m = parsed.manifest;
+  return parsed.manifest;
+}
+
+/** Loads the header's manifest and checks it against the header digest and the pinned admin key. */
+export async function loadManifest(stickDir: string, header: StickHeader): Promise<Manifest> {
+  const name = manifestFileName(header.baseVersion);
+  const m = await loadSignedManifest(stickDir, name, header.adminPublicKey, header.manifestDigest);
   if (m.baseVersion !== header.baseVersion || !m.lineageId.equals(header.lineageId)) {
     throw new CorruptStickError(`${name} belongs to another base version or lineage`);
+  }
+  return m;
+}
+
+/**
+ * The user template's manifest when the header names one (format version 2), checked exactly
+ * like the base manifest, and against the user disk size and the base's chunk size.
+ */
+export async function loadUserTemplate(stickDir: string, header: StickHeader, base: Manifest): Promise<Manifest | undefined> {
+  if (header.userTemplateDigest === undefined) return undefined;
+  const name = STICK_FILES.userTemplate;
+  const m = await loadSignedManifest(stickDir, name, header.adminPublicKey, header.userTemplateDigest);
+  if (m.baseVersion !== USER_TEMPLATE_BASE_VERSION || !m.lineageId.equals(header.lineageId)) {
+    throw new CorruptStickError(`${name} is not a user template of this lineage`);
+  }
+  if (m.diskSize !== header.userDiskSize || m.chunkSize !== base.chunkSize) {
+    throw new CorruptStickError(`${name} describes a ${m.diskSize}-byte disk in ${m.chunkSize}-byte chunks; the header's user disk is ${header.userDiskSize} bytes and the base's chunks ${base.chunkSize} bytes`);
   }
   return m;
 }

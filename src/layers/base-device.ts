@@ -4,29 +4,32 @@ import type { Extent } from "./block-device.js";
 import { ReadOnlyDevice } from "./read-only-device.js";
 import type { UnpackedCache } from "./unpacked-cache.js";
 
-/** Decoded chunks kept in memory by default: 64 MiB. */
-export const DEFAULT_BASE_CACHE_BYTES = 64 * 1024 * 1024;
+/** Decoded chunks kept in memory by default: 32 MiB (the unpacked file, where there is one, holds the rest). */
+export const DEFAULT_BASE_CACHE_BYTES = 32 * 1024 * 1024;
 
 /**
- * The base layer: the signed base image, read-only, with a bounded LRU of decoded chunks
- * so that a guest reading a chunk in 4 KiB pieces decrypts and inflates it once, and
- * optionally the session's host file of decoded chunks (UnpackedCache) behind it, which
- * serves a range whose chunks are all there without decoding any. Concurrent reads of one
- * chunk share one fetch.
+ * The base layer: a signed image of the stick (the base, or the user template), read-only,
+ * with a bounded LRU of decoded chunks so that a guest reading a chunk in 4 KiB pieces
+ * decrypts and inflates it once, and optionally the session's host file of decoded chunks
+ * (UnpackedCache) behind it, which serves a range whose chunks are all there without
+ * decoding any. Concurrent reads of one chunk share one fetch.
  */
 export class BaseDevice extends ReadOnlyDevice {
-  protected readonly what = "the base image";
   private readonly chunkSize: number;
   private readonly cache = new Map<number, Buffer>();
   private readonly inFlight = new Map<number, Promise<Buffer>>();
   private readonly capacity: number;
+  private readonly unpacked: UnpackedCache | undefined;
+  protected readonly what: string;
 
   constructor(
     private readonly base: BaseImage,
-    cacheBytes = DEFAULT_BASE_CACHE_BYTES,
-    private readonly unpacked?: UnpackedCache,
+    o: { cacheBytes?: number; unpacked?: UnpackedCache; what?: string } = {},
   ) {
     super();
+    const cacheBytes = o.cacheBytes ?? DEFAULT_BASE_CACHE_BYTES;
+    this.unpacked = o.unpacked;
+    this.what = o.what ?? "the base image";
     this.chunkSize = base.manifest.chunkSize;
     this.capacity = Math.max(1, Math.floor(cacheBytes / this.chunkSize));
   }

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { openStick, type OpenStick } from "../chunkstore/open-stick.js";
 import type { Unlock } from "../chunkstore/stick-files.js";
 import { fileError } from "../errors/errors.js";
-import { BaseDevice, DEFAULT_BASE_CACHE_BYTES } from "../layers/base-device.js";
+import { BaseDevice } from "../layers/base-device.js";
 import type { BlockDevice } from "../layers/block-device.js";
 import { EncryptedBlockFile } from "../layers/encrypted-block-file.js";
 import { DEFAULT_SEGMENT_BYTES, SUPERBLOCK_FILE } from "../layers/log/format.js";
@@ -17,6 +17,9 @@ import { removeStaleSocket } from "./stale-socket.js";
 import { lockStick } from "./stick-lock.js";
 import { systemChangesPolicy } from "../policy/system-changes.js";
 import { hkdf32 } from "../crypto/kdf.js";
+
+/** Decoded chunks of the user template kept in memory: the user log above it holds what the guest changed. */
+const TEMPLATE_CACHE_BYTES = 16 * 1024 * 1024;
 
 /** The user disk's log folder on the stick (FORMAT.md "User log"). */
 export const USER_LOG_DIR = "user";
@@ -61,7 +64,7 @@ export function systemChangesDir(baseVersion: number): string {
 /** The system disk: the base with this session's changes (volatile) or the stick's (persistent). */
 async function systemDevice(stick: OpenStick, sessionDir: string, warn: (message: string) => void): Promise<BlockDevice> {
   const unpacked = await UnpackedCache.create({ dir: sessionDir, size: stick.base.size, chunkSize: stick.manifest.chunkSize, warn });
-  const base = new BaseDevice(stick.base, DEFAULT_BASE_CACHE_BYTES, unpacked);
+  const base = new BaseDevice(stick.base, { unpacked });
   const changes = systemChangesPolicy(stick.policyBytes, base.size);
   if (changes.mode === "volatile") return new OverlayDevice(base, await EncryptedBlockFile.create(sessionDir, "system"));
   // a key of its own for the system-changes log, derived from the user key
@@ -71,7 +74,8 @@ async function systemDevice(stick: OpenStick, sessionDir: string, warn: (message
 
 /**
  * `stickvm serve`: lock and unlock the stick, serve `system` (volatile changes over the
- * base), `user` (the log on the stick) and `local` (host scratch) over NBD until the signal
+ * base), `user` (the log on the stick, over the user template when the stick has one, else
+ * over zeros) and `local` (host scratch) over NBD until the signal
  * aborts; then stop the server, flush and close every layer, and remove the session's host
  * folder. Scratch keys live only in this process, so what the folder held is unreadable
  * even before it is removed.
@@ -93,7 +97,8 @@ export async function serveStick(o: ServeOptions): Promise<void> {
     const system = await systemDevice(stick, sessionDir, (message) => o.onWarning?.(message));
     closers.push(() => system.close());
     const userSize = stick.header.userDiskSize;
-    const user = await logOnStick(join(o.stick, USER_LOG_DIR), stick.secrets.userKey, new ZeroDevice(userSize), userSize);
+    const userLower = stick.userTemplate === undefined ? new ZeroDevice(userSize) : new BaseDevice(stick.userTemplate, { cacheBytes: TEMPLATE_CACHE_BYTES, what: "the user template" });
+    const user = await logOnStick(join(o.stick, USER_LOG_DIR), stick.secrets.userKey, userLower, userSize);
     closers.push(() => user.close());
     const local = await createScratchDevice({ dir: sessionDir, size: stick.header.localDiskSize });
     closers.push(() => local.close());

@@ -5,14 +5,8 @@ import { mkdir, readdir, readFile, stat, truncate, writeFile } from "node:fs/pro
 import { join } from "node:path";
 import { test } from "node:test";
 import { StickvmError } from "../../src/errors/errors.js";
+import { exists } from "../helpers/files.js";
 import { adminKey, FAST_KDF_ARGS, fastBuild, haveTool, MAKE_STICK, PASSPHRASE, tempDir, writeImage } from "../helpers/sticks.js";
-
-async function exists(path: string): Promise<boolean> {
-  return stat(path).then(
-    () => true,
-    () => false,
-  );
-}
 
 /** Asserts the build failed with `code` and left no stick (and no folder it created) behind. */
 async function assertFailsCleanly(run: Promise<unknown>, code: StickvmError["code"], message: RegExp, out: string, outExisted = false): Promise<void> {

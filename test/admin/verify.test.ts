@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
-import { cp, open, readFile, rm, truncate, writeFile } from "node:fs/promises";
+import { cp, readFile, rm, truncate, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
 import { ChunkIndex, INDEX_ENTRY_BYTES, INDEX_HEAD_BYTES } from "../../stick-layout/chunk-index.js";
-import { indexFileName, manifestFileName, packFileName, STICK_FILES } from "../../stick-layout/format.js";
+import { indexFileName, manifestFileName, NEWEST_FORMAT_VERSION, packFileName, STICK_FILES } from "../../stick-layout/format.js";
 import { HEADER_COPY_BYTES } from "../../stick-layout/header.js";
 import { encodeSignedManifest, parseManifest } from "../../stick-layout/manifest.js";
 import { verifyStick } from "../../src/admin/verify.js";
@@ -11,6 +11,7 @@ import { openStick } from "../../src/chunkstore/open-stick.js";
 import { IncompleteStickError, NewerFormatStickError } from "../../src/errors/errors.js";
 import { sha256 } from "../../src/crypto/hash.js";
 import { generateSigningKeyPair } from "../../src/crypto/signing.js";
+import { copyOf, flipBit } from "../helpers/files.js";
 import { adminKey, fastBuild, PASSPHRASE, tempDir, writeImage } from "../helpers/sticks.js";
 
 const CHUNK = 64 * 1024;
@@ -22,22 +23,6 @@ async function goodStick(t: Parameters<typeof tempDir>[0]): Promise<string> {
   const out = join(dir, "stick");
   await fastBuild({ image: path, out, signingKey: await adminKey(dir) });
   return out;
-}
-
-async function copyOf(t: Parameters<typeof tempDir>[0], stick: string): Promise<string> {
-  const dir = await tempDir(t);
-  const out = join(dir, "stick");
-  await cp(stick, out, { recursive: true });
-  return out;
-}
-
-async function flipBit(path: string, offset: number): Promise<void> {
-  const fh = await open(path, "r+");
-  const b = Buffer.alloc(1);
-  await fh.read(b, 0, 1, offset);
-  b[0] = (b[0] ?? 0) ^ 0x10;
-  await fh.write(b, 0, 1, offset);
-  await fh.close();
 }
 
 const verify = (stick: string) => verifyStick(stick, { passphrase: PASSPHRASE });
@@ -220,11 +205,20 @@ test("a stick whose header is missing or short is an unfinished build; a newer h
   await assert.rejects(openStick(s, { passphrase: PASSPHRASE }), (err: unknown) => err instanceof IncompleteStickError && /only 4096 of 8192 bytes/.test(err.message));
   await rm(path);
   await assert.rejects(openStick(s, { passphrase: PASSPHRASE }), (err: unknown) => err instanceof IncompleteStickError && /not a finished stick/.test(err.message));
-  // a header from format version 2, checksums intact: a newer stickvm made it
-  for (const copy of [0, HEADER_COPY_BYTES]) {
-    full.writeUInt16LE(2, copy + 8);
-    sha256(full.subarray(copy, copy + 208)).copy(full, copy + 208);
-  }
-  await writeFile(path, full);
-  await assert.rejects(openStick(s, { passphrase: PASSPHRASE }), (err: unknown) => err instanceof NewerFormatStickError && /made by a newer stickvm: its format version is 2/.test(err.message));
+  // a header from the next format version, checksums intact: a newer stickvm made it
+  const relabel = async (version: number): Promise<void> => {
+    for (const copy of [0, HEADER_COPY_BYTES]) {
+      full.writeUInt16LE(version, copy + 8);
+      sha256(full.subarray(copy, copy + 208)).copy(full, copy + 208);
+    }
+    await writeFile(path, full);
+  };
+  await relabel(NEWEST_FORMAT_VERSION + 1);
+  await assert.rejects(
+    openStick(s, { passphrase: PASSPHRASE }),
+    (err: unknown) => err instanceof NewerFormatStickError && /made by a newer stickvm: its format version is 3; this stickvm reads versions 1 to 2/.test(err.message),
+  );
+  // a version-1 header relabelled as version 2 lacks the user template digest and its checksum: damage
+  await relabel(2);
+  await assert.rejects(openStick(s, { passphrase: PASSPHRASE }), /stick header is damaged .*checksum mismatch \(user template digest\)/);
 });

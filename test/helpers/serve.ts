@@ -1,5 +1,6 @@
 // Starts `stickvm serve` as a real process and waits until it says "ready".
-import { spawn, type ChildProcess } from "node:child_process";
+import assert from "node:assert/strict";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { join } from "node:path";
 import { PASSPHRASE, REPO_ROOT } from "./sticks.js";
 
@@ -47,4 +48,11 @@ export function serve(args: string[], env: Record<string, string> = {}): Promise
       });
     });
   });
+}
+
+/** Runs an NBD client tool (qemu-img, qemu-io, nbdcopy, …) and asserts it succeeded; gives its output. */
+export function runClient(cmd: string, args: string[]): string {
+  const r = spawnSync(cmd, args, { encoding: "utf8", timeout: 60_000 });
+  assert.equal(r.status, 0, `${cmd} ${args.join(" ")}: ${r.stderr}`);
+  return r.stdout;
 }

@@ -48,12 +48,12 @@ export async function adminKey(dir: string): Promise<string> {
   return (await keygen(join(dir, "keys"))).secretKey;
 }
 
-/** Builds with the smallest argon2id parameters a stick may have, so tests stay quick. */
+/** Builds with the smallest argon2id parameters a stick may have, so tests stay quick; a 1 MiB user disk unless a user image gives its size. */
 export async function fastBuild(o: Pick<BuildOptions, "image" | "out" | "signingKey"> & Partial<BuildOptions>): Promise<BuildResult> {
   return buildStick({
     passphrase: PASSPHRASE,
     chunkSize: 64 * 1024,
-    userSize: 1024 * 1024,
+    ...(o.userImage === undefined ? { userSize: 1024 * 1024 } : {}),
     localSize: 1024 * 1024,
     lineage: BUILD_DEFAULTS.lineage,
     kdf: ARGON2_MIN,

@@ -101,7 +101,7 @@ test("changes over the base: copy-on-write keeps the base intact and reads throu
   await fastBuild({ image: path, out, signingKey: await adminKey(dir) });
   const stick = await openStick(out, { passphrase: PASSPHRASE });
   t.after(() => stick.close());
-  const base = new BaseDevice(stick.base, 2 * 64 * 1024);
+  const base = new BaseDevice(stick.base, { cacheBytes: 2 * 64 * 1024 });
   const scratchDir = join(dir, "scratch");
   await mkdir(scratchDir);
   const changes = new OverlayDevice(base, await EncryptedBlockFile.create(scratchDir, "system"));

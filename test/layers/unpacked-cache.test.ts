@@ -41,7 +41,7 @@ const RANGES: [number, number][] = [
 test("the base reads the same bytes from the unpacked file as from the stick, and keeps serving when the packs are gone", async (t) => {
   const { dir, out, bytes, opened } = await stick(t);
   const cache = await UnpackedCache.create({ dir, size: opened.base.size, chunkSize: CHUNK, budget: 1 << 30, warn: (m) => assert.fail(m) });
-  const base = new BaseDevice(opened.base, CHUNK, cache);
+  const base = new BaseDevice(opened.base, { cacheBytes: CHUNK, unpacked: cache });
   assert.ok((await base.read(0, bytes.length)).equals(bytes), "first read, from the stick");
   // by position, like the disk: the repeats of chunks 0 to 3 (7 to 10) take their own place
   const stored = [0, 1, 2, 3, 7, 8, 9, 10, 11];
@@ -67,7 +67,7 @@ test("the base reads the same bytes from the unpacked file as from the stick, an
 test("the unpacked file stays within its budget and the reads past it stay right", async (t) => {
   const { dir, bytes, opened } = await stick(t);
   const cache = await UnpackedCache.create({ dir, size: opened.base.size, chunkSize: CHUNK, budget: 2 * CHUNK, warn: (m) => assert.fail(m) });
-  const base = new BaseDevice(opened.base, CHUNK, cache);
+  const base = new BaseDevice(opened.base, { cacheBytes: CHUNK, unpacked: cache });
   for (let pass = 0; pass < 2; pass++) {
     for (const [offset, length] of RANGES) {
       assert.ok((await base.read(offset, length)).equals(bytes.subarray(offset, offset + length)), `pass ${pass} range ${offset}+${length}`);

@@ -5,18 +5,12 @@ import { mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
 import { EXIT } from "../../src/cli/exit-codes.js";
-import { serve, STICKVM } from "../helpers/serve.js";
+import { runClient as run, serve, STICKVM } from "../helpers/serve.js";
 import { adminKey, haveTool, PASSPHRASE, fastBuild, REPO_ROOT, tempDir, writeImage } from "../helpers/sticks.js";
 
 const MiB = 1024 * 1024;
 const missing = ["nbdinfo", "qemu-img", "qemu-io"].filter((t) => !haveTool(t));
 const skip = missing.length > 0 ? `not installed: ${missing.join(", ")}` : false;
-
-function run(cmd: string, args: string[]): string {
-  const r = spawnSync(cmd, args, { encoding: "utf8", timeout: 60_000 });
-  assert.equal(r.status, 0, `${cmd} ${args.join(" ")}: ${r.stderr}`);
-  return r.stdout;
-}
 
 async function filesUnder(dir: string): Promise<string[]> {
   const out: string[] = [];

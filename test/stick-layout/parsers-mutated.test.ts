@@ -6,7 +6,7 @@ import { test } from "node:test";
 import { parsePublicKeyFile, parseSecretKeyFile } from "../../stick-layout/admin-key.js";
 import { ChunkIndex } from "../../stick-layout/chunk-index.js";
 import { indexFileName, manifestFileName, packFileName, STICK_FILES } from "../../stick-layout/format.js";
-import { parseHeaderCopy, parseHeaderFile } from "../../stick-layout/header.js";
+import { encodeHeaderCopy, headerMacValid, parseHeaderCopy, parseHeaderFile, type StickHeader } from "../../stick-layout/header.js";
 import { parseKeySlots } from "../../stick-layout/keyslots.js";
 import { parseManifest } from "../../stick-layout/manifest.js";
 import { parsePackHeader, parseRecord } from "../../stick-layout/pack.js";
@@ -74,6 +74,30 @@ test("stick file parsers refuse damaged input with a layout error and never cras
   const index = ChunkIndex.parse(await file(indexFileName(1)));
   const first = index.entryAt(0);
   fuzz("pack record", pack.subarray(first.offset, first.offset + first.length), parseRecord);
+});
+
+test("a version-2 header (with a user template digest) round-trips, and damage to it is refused", () => {
+  const macKey = randomBytes(32);
+  const header: StickHeader = {
+    formatVersion: 2,
+    sequence: 1,
+    stickId: randomBytes(16),
+    lineageId: randomBytes(16),
+    adminPublicKey: randomBytes(32),
+    policyDigest: Buffer.alloc(32),
+    baseVersion: 1,
+    userDiskSize: 512 * 1000,
+    localDiskSize: 1024 * 1024,
+    createdMs: Date.now(),
+    manifestDigest: randomBytes(32),
+    userTemplateDigest: randomBytes(32),
+  };
+  const copy = encodeHeaderCopy(header, macKey);
+  const parsed = parseHeaderCopy(copy);
+  assert.deepEqual(parsed.header, header);
+  assert.ok(headerMacValid(parsed, macKey));
+  assert.throws(() => encodeHeaderCopy({ ...header, formatVersion: 1 }, macKey), /cannot name a user template/);
+  fuzz("version-2 header copy", copy, parseHeaderCopy);
 });
 
 test("key file and recovery key parsers refuse damaged text", async () => {
