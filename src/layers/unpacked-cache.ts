@@ -1,4 +1,4 @@
-import { createCipheriv, randomBytes } from "node:crypto";
+import { createCipheriv, randomBytes, type Cipher } from "node:crypto";
 import { open, rm, statfs, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
 import { fileError } from "../errors/errors.js";
@@ -27,6 +27,8 @@ export class UnpackedCache {
   private stored = 0;
   private off = false;
   private readonly writing = new Set<Promise<void>>();
+  /** Chunks to write at the next turn of the event loop. */
+  private readonly queued = new Map<number, Buffer>();
 
   private constructor(
     private readonly fh: FileHandle,
@@ -74,12 +76,12 @@ export class UnpackedCache {
     return this.stored;
   }
 
-  /** AES-CTR from `offset` (a multiple of 16) over `data`: encrypts and decrypts alike. */
-  private crypt(offset: number, data: Buffer): Buffer {
+  /** AES-CTR from `offset` (a multiple of 16): encrypts and decrypts alike. */
+  private cipher(offset: number): Cipher {
     const iv = Buffer.alloc(16);
     this.nonce.copy(iv, 0);
     iv.writeBigUInt64BE(BigInt(offset / 16), 8);
-    return createCipheriv("aes-256-ctr", this.key, iv).update(data);
+    return createCipheriv("aes-256-ctr", this.key, iv);
   }
 
   /** Bytes [offset, offset + length) as stored; the caller has checked that every chunk there was stored. */
@@ -96,19 +98,45 @@ export class UnpackedCache {
     } catch (err) {
       throw fileError(err, "read", this.path);
     }
-    return this.crypt(start, raw).subarray(offset - start);
+    return this.cipher(start).update(raw).subarray(offset - start);
   }
 
-  /** Stores chunk `index` in the background; it counts as present once written. */
+  /**
+   * Stores chunk `index` in the background; it counts as present once written. Chunks stored
+   * in one turn of the event loop are written together, a run of neighbours in one call (a
+   * sequential read stores them in order), since each write handed to a thread costs more
+   * here than the copy itself.
+   */
   store(index: number, plain: Buffer): void {
     if (this.off || this.present[index] !== 0 || this.stored + this.chunkSize > this.budget) return;
     this.present[index] = 2; // being written
     this.stored += this.chunkSize;
-    const offset = index * this.chunkSize;
-    const sealed = this.crypt(offset, plain);
+    if (this.queued.size === 0) setImmediate(() => void this.writeQueued());
+    this.queued.set(index, plain);
+  }
+
+  private async writeQueued(): Promise<void> {
+    const indexes = [...this.queued.keys()].sort((a, b) => a - b);
+    const chunks = new Map(this.queued);
+    this.queued.clear();
+    const runs: number[][] = [];
+    for (const i of indexes) {
+      const run = runs.at(-1);
+      if (run !== undefined && run.at(-1) === i - 1) run.push(i);
+      else runs.push([i]);
+    }
+    await Promise.all(runs.map((run) => this.writeRun(run, chunks)));
+  }
+
+  /** Encrypts and writes neighbouring chunks with one cipher and one write. */
+  private async writeRun(run: number[], chunks: Map<number, Buffer>): Promise<void> {
+    const first = run[0] ?? 0;
+    const offset = first * this.chunkSize;
+    const cipher = this.cipher(offset);
+    const sealed = run.map((i) => cipher.update(chunks.get(i) ?? Buffer.alloc(0)));
     const done = this.write(sealed, offset).then(
       () => {
-        if (!this.off) this.present[index] = 1;
+        if (!this.off) for (const i of run) this.present[i] = 1;
       },
       (err: unknown) => {
         if (this.off) return;
@@ -118,12 +146,18 @@ export class UnpackedCache {
       },
     );
     this.writing.add(done);
-    void done.finally(() => this.writing.delete(done));
+    await done;
+    this.writing.delete(done);
   }
 
-  private async write(data: Buffer, offset: number): Promise<void> {
-    let done = 0;
-    while (done < data.length) done += (await this.fh.write(data, done, data.length - done, offset + done)).bytesWritten;
+  private async write(parts: Buffer[], offset: number): Promise<void> {
+    let data = parts;
+    let at = offset;
+    while (data.length > 0) {
+      const { bytesWritten } = await this.fh.writev(data, at);
+      at += bytesWritten;
+      data = afterBytes(data, bytesWritten);
+    }
   }
 
   /** Drops the key (what the file holds is unreadable from here on) and removes the file. */
@@ -134,4 +168,18 @@ export class UnpackedCache {
     await this.fh.close().catch(() => undefined);
     await rm(this.path, { force: true });
   }
+}
+
+/** What is left of `parts` after their first `n` bytes. */
+function afterBytes(parts: Buffer[], n: number): Buffer[] {
+  let skip = n;
+  const rest: Buffer[] = [];
+  for (const p of parts) {
+    if (skip >= p.length) skip -= p.length;
+    else {
+      rest.push(skip > 0 ? p.subarray(skip) : p);
+      skip = 0;
+    }
+  }
+  return rest;
 }
