@@ -1,8 +1,11 @@
 import { manifestEntry, ZERO_CHUNK_ID, type Manifest } from "../../stick-layout/manifest.js";
 import { UsageError } from "../errors/errors.js";
 
-/** The plaintext of one stored chunk, by id; rejects with ChunkMissingError or ChunkInvalidError. */
-export type ReadChunk = (id: Buffer) => Promise<Buffer>;
+/**
+ * The plaintext of one stored chunk, by id; rejects with ChunkMissingError or ChunkInvalidError.
+ * Urgent reads (someone waits for them) go before the others (read-ahead).
+ */
+export type ReadChunk = (id: Buffer, urgent: boolean) => Promise<Buffer>;
 
 /** The base disk of one manifest: any byte range, assembled from decoded chunks. */
 export class BaseImage {
@@ -16,10 +19,10 @@ export class BaseImage {
   }
 
   /** The plaintext of chunk `index` (all zeros for a zero entry). */
-  chunk(index: number): Promise<Buffer> {
+  chunk(index: number, urgent = true): Promise<Buffer> {
     const id = manifestEntry(this.manifest, index);
     if (id.equals(ZERO_CHUNK_ID)) return Promise.resolve(Buffer.alloc(this.manifest.chunkSize));
-    return this.readChunk(id);
+    return this.readChunk(id, urgent);
   }
 
   /**

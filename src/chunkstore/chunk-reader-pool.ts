@@ -1,7 +1,7 @@
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 import type { ChunkLocation } from "../../stick-layout/chunk-index.js";
-import { ChunkInvalidError, StickvmError, type ErrorCode } from "../errors/errors.js";
+import { ChunkInvalidError, CorruptStickError, StickvmError } from "../errors/errors.js";
 import type { ChunkJob, ChunkReaderSetup, ChunkResult } from "./chunk-reader-worker.js";
 import { describeLocation } from "./pack-reader.js";
 
@@ -58,7 +58,7 @@ export class ChunkReaderPool {
   }
 
   /** The plaintext of the chunk `id`, whose record the index places at `loc`. */
-  read(id: Uint8Array, loc: ChunkLocation, urgent = true): Promise<Buffer> {
+  read(id: Uint8Array, loc: ChunkLocation, urgent: boolean): Promise<Buffer> {
     if (this.failure) return Promise.reject(this.failure);
     // copies: a view of the manifest or an index entry's id would take the whole buffer under it through the clone
     const job: ChunkJob = { seq: this.seq++, id: Uint8Array.from(id), loc: { pack: loc.pack, offset: loc.offset, length: loc.length } };
@@ -107,9 +107,12 @@ export class ChunkReaderPool {
   }
 }
 
-/** The typed error a worker's failure stands for (errors do not cross threads with their class). */
+/** The typed error a worker's failure stands for. */
 function resultError(job: ChunkJob, r: Exclude<ChunkResult, { plain: ArrayBuffer }>): Error {
-  if ("decode" in r) return new ChunkInvalidError(Buffer.from(job.id).toString("hex"), describeLocation(job.loc), r.decode);
-  if ("stick" in r) return new StickvmError(r.stick.code as ErrorCode, r.stick.message);
+  const idHex = Buffer.from(job.id).toString("hex");
+  if ("decode" in r) return new ChunkInvalidError(idHex, describeLocation(job.loc), r.decode);
+  if ("invalid" in r) return new ChunkInvalidError(idHex, r.invalid.where, r.invalid.why);
+  if ("corrupt" in r) return new CorruptStickError(r.corrupt);
+  if ("stick" in r) return new StickvmError(r.stick.code, r.stick.message);
   return new Error(`reading a chunk failed: ${r.bug}`);
 }

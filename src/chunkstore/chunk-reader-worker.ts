@@ -1,6 +1,6 @@
 import { parentPort, workerData } from "node:worker_threads";
 import type { ChunkLocation } from "../../stick-layout/chunk-index.js";
-import { StickvmError } from "../errors/errors.js";
+import { ChunkInvalidError, CorruptStickError, StickvmError, type ErrorCode } from "../errors/errors.js";
 import { ownedCopy } from "../util/bytes.js";
 import { ChunkDecodeError, openChunk } from "./chunk-codec.js";
 import { PackReader } from "./pack-reader.js";
@@ -20,14 +20,17 @@ export interface ChunkJob {
 }
 
 /**
- * The plaintext in a transferred buffer, or why there is none: `decode` when the record is
- * there but does not decode, `stick` for a typed stick error (its code and message), `bug`
- * for anything else.
+ * The plaintext in a transferred buffer, or why there is none (errors cross threads as plain
+ * data, so each kind the reader throws travels with what rebuilds it): `decode` when the
+ * record is there but does not decode, `invalid` and `corrupt` for those typed errors, `stick`
+ * for another typed error (its code and message), `bug` for anything else.
  */
 export type ChunkResult =
   | { seq: number; plain: ArrayBuffer }
   | { seq: number; decode: string }
-  | { seq: number; stick: { code: string; message: string } }
+  | { seq: number; invalid: { where: string; why: string } }
+  | { seq: number; corrupt: string }
+  | { seq: number; stick: { code: ErrorCode; message: string } }
   | { seq: number; bug: string };
 
 const setup = workerData as ChunkReaderSetup;
@@ -38,6 +41,8 @@ if (port === null) throw new Error("chunk-reader-worker must run as a worker thr
 
 function failure(seq: number, err: unknown): ChunkResult {
   if (err instanceof ChunkDecodeError) return { seq, decode: err.message };
+  if (err instanceof ChunkInvalidError) return { seq, invalid: { where: err.where, why: err.why } };
+  if (err instanceof CorruptStickError) return { seq, corrupt: err.message };
   if (err instanceof StickvmError) return { seq, stick: { code: err.code, message: err.message } };
   return { seq, bug: String(err) };
 }

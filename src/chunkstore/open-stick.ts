@@ -50,9 +50,9 @@ export async function openStick(dir: string, how: Unlock): Promise<OpenStick> {
     const index = await loadChunkIndex(dir, header);
     const store = new PackChunkStore(dir, index, manifest.chunkSize);
     const readers = new ChunkReaderPool(dir, manifest.chunkSize, secrets.baseKey);
-    const readChunk = (id: Buffer): Promise<Buffer> => {
+    const readChunk = (id: Buffer, urgent: boolean): Promise<Buffer> => {
       const loc = store.locate(id);
-      return loc === undefined ? Promise.reject(new ChunkMissingError(id.toString("hex"))) : readers.read(id, loc);
+      return loc === undefined ? Promise.reject(new ChunkMissingError(id.toString("hex"))) : readers.read(id, loc, urgent);
     };
     const base = new BaseImage(manifest, readChunk);
     const userTemplate = templateManifest === undefined ? undefined : new BaseImage(templateManifest, readChunk);

@@ -89,7 +89,11 @@ export class ChunkMissingError extends StickvmError {
 
 /** A chunk whose bytes are there but do not decrypt, decompress or hash to its id. */
 export class ChunkInvalidError extends StickvmError {
-  constructor(idHex: string, where: string, why: string) {
+  constructor(
+    readonly idHex: string,
+    readonly where: string,
+    readonly why: string,
+  ) {
     super("CHUNK_INVALID", `chunk ${idHex} at ${where} is damaged: ${why}`);
   }
 }

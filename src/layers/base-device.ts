@@ -4,6 +4,9 @@ import type { Extent } from "./block-device.js";
 import { ReadOnlyDevice } from "./read-only-device.js";
 import type { UnpackedCache } from "./unpacked-cache.js";
 
+/** Chunks fetched ahead of a sequential reader at most: 1 MiB of 64 KiB chunks. */
+export const MAX_READ_AHEAD_CHUNKS = 16;
+
 /** Decoded chunks kept in memory by default: 32 MiB (the unpacked file, where there is one, holds the rest). */
 export const DEFAULT_BASE_CACHE_BYTES = 32 * 1024 * 1024;
 
@@ -12,7 +15,10 @@ export const DEFAULT_BASE_CACHE_BYTES = 32 * 1024 * 1024;
  * with a bounded LRU of decoded chunks so that a guest reading a chunk in 4 KiB pieces
  * decrypts and inflates it once, and optionally the session's host file of decoded chunks
  * (UnpackedCache) behind it, which serves a range whose chunks are all there without
- * decoding any. Concurrent reads of one chunk share one fetch.
+ * decoding any. Concurrent reads of one chunk share one fetch. A reader going forward
+ * (each read starting in the chunk where the last one ended, or the next) gets the chunks
+ * ahead of it fetched in the background, a window that doubles up to MAX_READ_AHEAD_CHUNKS,
+ * behind every read a guest waits for.
  */
 export class BaseDevice extends ReadOnlyDevice {
   private readonly chunkSize: number;
@@ -21,6 +27,10 @@ export class BaseDevice extends ReadOnlyDevice {
   private readonly capacity: number;
   private readonly unpacked: UnpackedCache | undefined;
   protected readonly what: string;
+  private readonly chunkCount: number;
+  /** The chunk after the last read's last one, and the read-ahead window (0: not sequential). */
+  private nextChunk = -1;
+  private window = 0;
 
   constructor(
     private readonly base: BaseImage,
@@ -31,6 +41,7 @@ export class BaseDevice extends ReadOnlyDevice {
     this.unpacked = o.unpacked;
     this.what = o.what ?? "the base image";
     this.chunkSize = base.manifest.chunkSize;
+    this.chunkCount = Math.ceil(base.size / this.chunkSize);
     this.capacity = Math.max(1, Math.floor(cacheBytes / this.chunkSize));
   }
 
@@ -42,7 +53,7 @@ export class BaseDevice extends ReadOnlyDevice {
     return manifestEntry(this.base.manifest, index).equals(ZERO_CHUNK_ID);
   }
 
-  private chunk(index: number): Promise<Buffer> {
+  private chunk(index: number, urgent = true): Promise<Buffer> {
     const hit = this.cache.get(index);
     if (hit !== undefined) {
       // refresh its place in the LRU order (a Map keeps insertion order)
@@ -52,7 +63,7 @@ export class BaseDevice extends ReadOnlyDevice {
     }
     let pending = this.inFlight.get(index);
     if (pending === undefined) {
-      pending = this.base.chunk(index).then(
+      pending = this.base.chunk(index, urgent).then(
         (data) => {
           this.inFlight.delete(index);
           this.unpacked?.store(index, data);
@@ -76,6 +87,7 @@ export class BaseDevice extends ReadOnlyDevice {
   async read(offset: number, length: number): Promise<Buffer> {
     const first = Math.floor(offset / this.chunkSize);
     const last = Math.floor((offset + length - 1) / this.chunkSize);
+    if (length > 0) this.readAhead(first, last);
     if (this.unpacked === undefined || length === 0 || !this.allUnpacked(first, last)) {
       return this.base.read(offset, length, (index) => this.chunk(index));
     }
@@ -85,6 +97,17 @@ export class BaseDevice extends ReadOnlyDevice {
       if (this.isZero(i)) data.fill(0, Math.max(0, i * this.chunkSize - offset), Math.min(length, (i + 1) * this.chunkSize - offset));
     }
     return data;
+  }
+
+  private readAhead(first: number, last: number): void {
+    const sequential = first === this.nextChunk || first === this.nextChunk - 1;
+    this.window = sequential ? Math.min(MAX_READ_AHEAD_CHUNKS, Math.max(2, this.window * 2)) : 0;
+    this.nextChunk = last + 1;
+    for (let i = last + 1; i <= Math.min(last + this.window, this.chunkCount - 1); i++) {
+      if (this.isZero(i) || this.cache.has(i) || this.inFlight.has(i) || this.unpacked?.has(i) === true) continue;
+      // a chunk that fails to load fails again, with its error, for the read that needs it
+      this.chunk(i, false).catch(() => undefined);
+    }
   }
 
   /** True when every non-zero chunk from `first` to `last` is in the unpacked file. */

@@ -3,7 +3,7 @@ import { open, rename } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
 import { openStick } from "../../src/chunkstore/open-stick.js";
-import { ChunkInvalidError, StickvmError } from "../../src/errors/errors.js";
+import { ChunkInvalidError, CorruptStickError } from "../../src/errors/errors.js";
 import { adminKey, fastBuild, PASSPHRASE, tempDir, writeImage } from "../helpers/sticks.js";
 
 const CHUNK = 64 * 1024;
@@ -41,7 +41,7 @@ test("a missing pack is a damaged stick, and reads work again when it is back", 
   t.after(() => stick.close());
   const pack = join(out, "chunks", "pack-00000000.svp");
   await rename(pack, `${pack}.away`);
-  await assert.rejects(stick.base.read(0, 512), (err: unknown) => err instanceof StickvmError && err.code === "CORRUPT_STICK" && /pack-00000000\.svp is missing/.test(err.message));
+  await assert.rejects(stick.base.read(0, 512), (err: unknown) => err instanceof CorruptStickError && /pack-00000000\.svp is missing/.test(err.message));
   await rename(`${pack}.away`, pack);
   assert.ok((await stick.base.read(0, 512)).equals(bytes.subarray(0, 512)));
 });
