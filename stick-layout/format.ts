@@ -16,6 +16,8 @@ export const STICK_FILES = {
   chunksDir: "chunks",
   /** The signed manifest of the user template (format version 2 only). */
   userTemplate: "base/user-template.bin",
+  /** The user disk's log (§18), made by build. */
+  userDir: "user",
 } as const;
 
 /** The base version field of a user template's manifest: a template belongs to no base version. */

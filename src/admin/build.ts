@@ -20,6 +20,7 @@ import { formatRecoveryKey, RECOVERY_KEY_BYTES } from "../../stick-layout/recove
 import { lineageIdFor, newStickSecrets, wipeSecrets } from "../../stick-layout/secrets.js";
 import { maxRecordLength } from "../chunkstore/pack-reader.js";
 import { PackWriter } from "../chunkstore/pack-writer.js";
+import { makeLogOnStick } from "../layers/log-on-stick.js";
 import { PACK_HEADER_BYTES } from "../../stick-layout/pack.js";
 import { sha256 } from "../crypto/hash.js";
 import type { SigningKeyPair } from "../crypto/signing.js";
@@ -276,6 +277,8 @@ async function writeStick(
     }
 
     const userDiskSize = template?.size ?? o.userSize ?? DEFAULT_USER_SIZE;
+    // the user log's files are made here, so that the first start on a slow stick does not write them
+    await makeLogOnStick(join(o.out, STICK_FILES.userDir), secrets.userKey, userDiskSize, userDiskSize);
     const header: StickHeader = {
       formatVersion: formatVersionFor(templateBytes !== undefined),
       sequence: 1,

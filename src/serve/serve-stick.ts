@@ -1,14 +1,12 @@
-import { mkdtemp, rm, stat } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openStick, type OpenStick } from "../chunkstore/open-stick.js";
 import type { Unlock } from "../chunkstore/stick-files.js";
-import { fileError } from "../errors/errors.js";
 import { BaseDevice } from "../layers/base-device.js";
 import type { BlockDevice } from "../layers/block-device.js";
 import { EncryptedBlockFile } from "../layers/encrypted-block-file.js";
-import { DEFAULT_SEGMENT_BYTES, SUPERBLOCK_FILE } from "../layers/log/format.js";
-import { createLogDevice, defaultSegmentCount, openLogDevice } from "../layers/log/log.js";
+import { openLogOnStick } from "../layers/log-on-stick.js";
 import { createScratchDevice, OverlayDevice } from "../layers/overlay-device.js";
 import { UnpackedCache } from "../layers/unpacked-cache.js";
 import { ZeroDevice } from "../layers/zero-device.js";
@@ -17,12 +15,10 @@ import { removeStaleSocket } from "./stale-socket.js";
 import { lockStick } from "./stick-lock.js";
 import { systemChangesPolicy } from "../policy/system-changes.js";
 import { hkdf32 } from "../crypto/kdf.js";
+import { STICK_FILES } from "../../stick-layout/format.js";
 
 /** Decoded chunks of the user template kept in memory: the user log above it holds what the guest changed. */
 const TEMPLATE_CACHE_BYTES = 16 * 1024 * 1024;
-
-/** The user disk's log folder on the stick (FORMAT.md "User log"). */
-export const USER_LOG_DIR = "user";
 
 export interface ServeOptions {
   stick: string;
@@ -39,23 +35,6 @@ export interface ServeReady {
   exports: { name: string; size: number; uri: string }[];
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return false;
-    throw fileError(err, "check", path);
-  }
-}
-
-/** A log on the stick over `lower`, made on first use with room for `capacity` bytes of writes. */
-async function logOnStick(dir: string, key: Buffer, lower: BlockDevice, capacity: number): Promise<BlockDevice> {
-  if (await exists(join(dir, SUPERBLOCK_FILE))) return openLogDevice({ dir, key, lower });
-  const segmentCount = defaultSegmentCount(Math.min(capacity, lower.size), DEFAULT_SEGMENT_BYTES);
-  return createLogDevice({ dir, key, size: lower.size, lower, segmentCount });
-}
-
 /** Persistent system changes belong to one base version: a base update starts a new folder. */
 export function systemChangesDir(baseVersion: number): string {
   return `system-changes-${baseVersion.toString().padStart(8, "0")}`;
@@ -69,7 +48,7 @@ async function systemDevice(stick: OpenStick, sessionDir: string, warn: (message
   if (changes.mode === "volatile") return new OverlayDevice(base, await EncryptedBlockFile.create(sessionDir, "system"));
   // a key of its own for the system-changes log, derived from the user key
   const key = hkdf32(stick.secrets.userKey, stick.header.stickId, "stickvm system changes v1");
-  return logOnStick(join(stick.dir, systemChangesDir(stick.header.baseVersion)), key, base, changes.capacity);
+  return openLogOnStick(join(stick.dir, systemChangesDir(stick.header.baseVersion)), key, base, changes.capacity);
 }
 
 /**
@@ -98,7 +77,7 @@ export async function serveStick(o: ServeOptions): Promise<void> {
     closers.push(() => system.close());
     const userSize = stick.header.userDiskSize;
     const userLower = stick.userTemplate === undefined ? new ZeroDevice(userSize) : new BaseDevice(stick.userTemplate, { cacheBytes: TEMPLATE_CACHE_BYTES, what: "the user template" });
-    const user = await logOnStick(join(o.stick, USER_LOG_DIR), stick.secrets.userKey, userLower, userSize);
+    const user = await openLogOnStick(join(o.stick, STICK_FILES.userDir), stick.secrets.userKey, userLower, userSize);
     closers.push(() => user.close());
     const local = await createScratchDevice({ dir: sessionDir, size: stick.header.localDiskSize });
     closers.push(() => local.close());
