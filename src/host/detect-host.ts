@@ -8,7 +8,8 @@ import { chooseAccelerator, probeAccelerator, type AcceleratorProbeOptions, type
 import { cacheDir, freeSpaceFor } from "./cache-dir.js";
 import { detectDisplay, type DisplayReport } from "./display.js";
 import { hostId, readMachineId } from "./host-id.js";
-import { fsFamily, mountFor, parseMountInfo, type StickFamily } from "./mountinfo.js";
+import { parseMacMounts, runMacMount } from "./mac-mounts.js";
+import { fsFamily, mountFor, parseMountInfo, type MountEntry, type StickFamily } from "./mountinfo.js";
 import { systemFacts, type SystemReport } from "./system.js";
 
 export interface StickFileSystem {
@@ -21,6 +22,8 @@ export interface StickFileSystem {
   noexec: boolean;
   /** vfat marks only .exe/.com/.bat files executable. */
   showexec: boolean;
+  /** Mounted read-only (Linux `ro`, also after an error remount; macOS `read-only`): nothing on the stick can be written. */
+  readOnly: boolean;
 }
 
 export interface HostReport {
@@ -32,7 +35,7 @@ export interface HostReport {
   display: DisplayReport;
   stick: {
     path: string;
-    /** The mount that holds the stick; null off Linux, where it is not detected yet. */
+    /** The mount that holds the stick; null where it cannot be read (and on Windows, where it is not detected yet). */
     fileSystem: StickFileSystem | null;
   };
   hostId: { id: string | null; basis: string };
@@ -47,6 +50,8 @@ export interface DetectHostOptions {
   env?: NodeJS.ProcessEnv;
   home?: string;
   mountinfoPath?: string;
+  /** macOS: the output of `mount`. */
+  macMounts?: () => Promise<string | undefined>;
   osReleasePath?: string;
   machineId?: () => Promise<string | undefined>;
   accelerator?: Omit<AcceleratorProbeOptions, "platform" | "arch">;
@@ -74,22 +79,31 @@ export async function detectHost(o: DetectHostOptions): Promise<HostReport> {
     display: detectDisplay(platform, env),
     stick: {
       path: stickPath,
-      fileSystem: platform === "linux" ? await stickFileSystem(stickPath, o.mountinfoPath ?? "/proc/self/mountinfo") : null,
+      fileSystem: stickFileSystem(stickPath, await mounts(platform, o)),
     },
     hostId: await describeHostId(stickPath, o.requireStick, o.machineId ?? (() => readMachineId(platform))),
   };
 }
 
-async function stickFileSystem(stickPath: string, mountinfoPath: string): Promise<StickFileSystem | null> {
-  let text: string;
-  try {
-    text = await readFile(mountinfoPath, "utf8");
-  } catch {
-    return null; // no /proc (a sandbox): nothing to report
+/** The mounts of this host, or undefined where they cannot be read (no /proc in a sandbox) or are not read yet (Windows). */
+async function mounts(platform: NodeJS.Platform, o: DetectHostOptions): Promise<MountEntry[] | undefined> {
+  if (platform === "darwin") {
+    const text = await (o.macMounts ?? runMacMount)();
+    return text === undefined ? undefined : parseMacMounts(text);
   }
-  const m = mountFor(parseMountInfo(text), stickPath);
+  if (platform === "win32") return undefined;
+  try {
+    return parseMountInfo(await readFile(o.mountinfoPath ?? "/proc/self/mountinfo", "utf8"));
+  } catch {
+    return undefined;
+  }
+}
+
+function stickFileSystem(stickPath: string, entries: MountEntry[] | undefined): StickFileSystem | null {
+  const m = entries === undefined ? undefined : mountFor(entries, stickPath);
   if (m === undefined) return null;
-  return { ...m, family: fsFamily(m.fsType), noexec: m.options.includes("noexec"), showexec: m.options.includes("showexec") };
+  const has = (option: string): boolean => m.options.includes(option);
+  return { ...m, family: fsFamily(m.fsType), noexec: has("noexec"), showexec: has("showexec"), readOnly: has("ro") || has("read-only") };
 }
 
 async function describeHostId(stickPath: string, requireStick: boolean, machineId: () => Promise<string | undefined>): Promise<HostReport["hostId"]> {

@@ -39,6 +39,7 @@ function fileSystem(f: StickFileSystem): string {
   const notes: string[] = [];
   if (f.family === "fat") notes.push("FAT: every file must stay under 4 GiB (the packs do)");
   if (f.family === "fuse") notes.push("a FUSE mount (ntfs-3g or exfat-fuse): slower than a kernel driver");
+  if (f.readOnly) notes.push("read-only: stickvm writes its lock and the user disk on the stick, so it cannot run from this mount; remount it read-write");
   if (f.noexec) notes.push("noexec: nothing on the stick can run directly, so Linux starts through `sh run.sh` (DESIGN section 5)");
   else if (f.showexec) notes.push("showexec: only .exe/.com/.bat files are executable here, so Linux starts through `sh run.sh`");
   const head = `${f.fsType} on ${f.mountPoint} (from ${f.source})`;

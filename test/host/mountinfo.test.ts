@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { parseMacMounts } from "../../src/host/mac-mounts.js";
 import { fsFamily, mountFor, parseMountInfo } from "../../src/host/mountinfo.js";
 
 // Lines as a Debian desktop writes them for sticks mounted by udisks, and the root file system.
@@ -52,4 +53,21 @@ test("file system types map to the families stickvm plans for", () => {
     ["vfat", "msdos", "exfat", "fuse.exfat", "ntfs", "ntfs3", "fuse.ntfs-3g", "fuseblk", "fuse.fusefat", "ext4", "btrfs"].map(fsFamily),
     ["fat", "fat", "exfat", "exfat", "ntfs", "ntfs", "ntfs", "fuse", "fat", "other", "other"],
   );
+});
+
+test("macOS mount lines parse, with spaces and parentheses in the mount point", () => {
+  const entries = parseMacMounts(
+    [
+      "/dev/disk3s1s1 on / (apfs, sealed, local, read-only, journaled)",
+      "devfs on /dev (devfs, local, nobrowse)",
+      "/dev/disk4s1 on /Volumes/MY STICK (2) (exfat, local, nodev, nosuid, noowners)",
+      "map auto_home on /System/Volumes/Data/home (autofs, automounted, nobrowse)",
+      "not a mount line",
+      "",
+    ].join("\n"),
+  );
+  assert.equal(entries.length, 4);
+  const stick = mountFor(entries, "/Volumes/MY STICK (2)/stickvm");
+  assert.deepEqual(stick, { mountPoint: "/Volumes/MY STICK (2)", fsType: "exfat", source: "/dev/disk4s1", options: ["local", "nodev", "nosuid", "noowners"] });
+  assert.ok(entries[0]?.options.includes("read-only"));
 });
