@@ -3,7 +3,7 @@ import os from "node:os";
 import { join } from "node:path";
 import { STICK_FILES } from "../../stick-layout/format.js";
 import { readHeaderCopies } from "../chunkstore/stick-files.js";
-import { UsageError } from "../errors/errors.js";
+import { fileError, UsageError } from "../errors/errors.js";
 import { chooseAccelerator, probeAccelerator, type AcceleratorProbeOptions, type AcceleratorReport, type QemuAccelerator } from "./accelerator.js";
 import { cacheDir, freeSpaceFor } from "./cache-dir.js";
 import { detectDisplay, type DisplayReport } from "./display.js";
@@ -64,8 +64,9 @@ export async function detectHost(o: DetectHostOptions): Promise<HostReport> {
   let stickPath: string;
   try {
     stickPath = await realpath(o.stick);
-  } catch {
-    throw new UsageError(`no stick at ${o.stick}: the folder does not exist`);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") throw new UsageError(`no stick at ${o.stick}: the folder does not exist`);
+    throw fileError(err, "find", o.stick);
   }
   const system = await systemFacts(platform, o.osReleasePath);
   const cachePath = cacheDir(platform, env, o.home ?? os.homedir());
