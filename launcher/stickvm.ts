@@ -8,6 +8,9 @@ import { readUnlock } from "../src/cli/unlock-options.js";
 import { runCli } from "../src/cli/run-cli.js";
 import { abortOnStopSignals } from "../src/cli/stop-signals.js";
 import { UsageError } from "../src/errors/errors.js";
+import { detectHost } from "../src/host/detect-host.js";
+import { formatHost } from "../src/host/format-host.js";
+import { askPlayer } from "../src/host/player-probe.js";
 import { serveStick } from "../src/serve/serve-stick.js";
 
 /** `--stick` defaults to the folder that holds the executable (DESIGN section 4). */
@@ -48,6 +51,21 @@ async function main(argv: string[]): Promise<number> {
           console.log("ready");
         },
       });
+    });
+
+  program
+    .command("host")
+    .description("describe this host: OS, CPUs, memory, cache space, accelerator, display, the stick's file system, host id")
+    .option("--stick <stick>", "stick folder (default: the folder of this executable, when it holds a stick)")
+    .option("--player <qemu>", "ask this QEMU whether it starts with the accelerator (how Windows confirms WHPX)")
+    .option("--json", "print JSON")
+    .action(async (o: { stick?: string; player?: string; json?: boolean }) => {
+      const host = await detectHost({
+        stick: o.stick ?? DEFAULT_STICK,
+        requireStick: o.stick !== undefined,
+        ...(o.player !== undefined ? { accelerator: { player: askPlayer(o.player) } } : {}),
+      });
+      process.stdout.write(o.json === true ? `${JSON.stringify(host, null, 2)}\n` : formatHost(host));
     });
 
   await program.parseAsync(argv);
