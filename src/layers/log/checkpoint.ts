@@ -1,9 +1,9 @@
 import { AEAD_OVERHEAD, AeadAuthError, open, seal } from "../../crypto/aead.js";
 import { CorruptStickError } from "../../errors/errors.js";
 import { ByteReader, LayoutError } from "../../util/bytes.js";
-import { ExtentMap, UNMAPPED, ZERO } from "./extent-map.js";
+import { type ExtentMap, UNMAPPED, ZERO } from "./extent-map.js";
 import type { LogFiles } from "./files.js";
-import { checkpointAad, checkpointFileName, SEALED_BLOCK_BYTES, type LogPosition } from "./format.js";
+import { MAX_RECORD_BLOCKS, checkpointAad, checkpointFileName, sealedDataBytes, type LogPosition } from "./format.js";
 import type { LogKeys } from "./keys.js";
 
 // The extent map as runs of blocks, sealed, in one of two slot files; the superblock names the
@@ -22,35 +22,23 @@ function encodeCheckpoint(map: ExtentMap): Buffer {
   const out = Buffer.alloc(CHECKPOINT_HEAD_BYTES + RUN_BYTES * map.blocks);
   let runs = 0;
   let pos = CHECKPOINT_HEAD_BYTES;
-  let b = 0;
-  while (b < map.blocks) {
-    const first = map.get(b);
-    if (first === UNMAPPED) {
+  for (let b = 0; b < map.blocks; ) {
+    const n = map.runLength(b);
+    if (n === 0) {
       b++;
       continue;
     }
-    let n = 1;
-    for (;;) {
-      const next = b + n < map.blocks ? map.get(b + n) : UNMAPPED;
-      const extends_ =
-        first === ZERO
-          ? next === ZERO
-          : typeof next === "object" &&
-            next.segment === first.segment &&
-            next.generation === first.generation &&
-            next.seq === first.seq &&
-            next.offset === first.offset + n * SEALED_BLOCK_BYTES;
-      if (!extends_) break;
-      n++;
-    }
+    const first = map.get(b);
     out.writeUInt32LE(b, pos);
     out.writeUInt32LE(n, pos + 4);
-    if (first === ZERO) {
+    if (first === ZERO || first === UNMAPPED) {
       out.writeUInt32LE(ZERO_RUN, pos + 8);
     } else {
       out.writeUInt32LE(first.segment, pos + 8);
       out.writeUInt32LE(first.offset, pos + 12);
       out.writeUInt32LE(first.generation, pos + 16);
+      out.writeUInt16LE(first.index, pos + 20);
+      out.writeUInt16LE(first.blocks, pos + 22);
       out.writeBigUInt64LE(BigInt(first.seq), pos + 24);
     }
     pos += RUN_BYTES;
@@ -73,17 +61,20 @@ function decodeCheckpoint(plain: Buffer, map: ExtentMap, segmentBytes: number): 
     const segment = r.u32();
     const offset = r.u32();
     const generation = r.u32();
-    r.zeros(4);
+    const index = r.u16();
+    const blocks = r.u16();
     const seq = r.u64();
     if (count === 0 || first + count > map.blocks) throw new LayoutError("checkpoint: a run reaches past the disk");
     if (segment === ZERO_RUN) {
+      if (offset !== 0 || generation !== 0 || index !== 0 || blocks !== 0 || seq !== 0) throw new LayoutError("checkpoint: a zero run with a place");
       for (let k = 0; k < count; k++) map.setZero(first + k);
       continue;
     }
-    if (segment >= map.live.length || offset + count * SEALED_BLOCK_BYTES > segmentBytes) {
+    if (blocks > MAX_RECORD_BLOCKS || index + count > blocks) throw new LayoutError("checkpoint: a run does not fit its record");
+    if (segment >= map.live.length || offset + sealedDataBytes(blocks) > segmentBytes) {
       throw new LayoutError("checkpoint: a run points outside the segments");
     }
-    for (let k = 0; k < count; k++) map.setData(first + k, { segment, offset: offset + k * SEALED_BLOCK_BYTES, generation, seq });
+    for (let k = 0; k < count; k++) map.setData(first + k, { segment, offset, index: index + k, blocks, generation, seq });
   }
 }
 

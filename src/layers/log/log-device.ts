@@ -1,6 +1,7 @@
 // The log as a BlockDevice: writes become sealed records appended at the head, flush and FUA
 // commit them, segment switches checkpoint the map and compact, reads go through BlockReader.
-// Mutations run one at a time (exclusive); reads run beside them.
+// Mutations run one at a time (exclusive); reads run beside them, and so do the pwrite of a full
+// append buffer and the syncs of a flush: the next writes fill the other buffer meanwhile.
 import { AEAD_OVERHEAD, seal } from "../../crypto/aead.js";
 import { ChunkInvalidError, ChunkMissingError, NoSpaceError, OutOfRangeError } from "../../errors/errors.js";
 import type { BlockDevice, Extent, WriteOptions } from "../block-device.js";
@@ -11,15 +12,15 @@ import { ExtentMap, UNMAPPED } from "./extent-map.js";
 import type { LogFiles } from "./files.js";
 import {
   BLOCK_BYTES,
+  COMMIT_BYTES,
   DESCRIPTOR_BYTES,
   MAX_RECORD_BLOCKS,
   RECORD_HEAD_BYTES,
   RecordType,
-  SEALED_BLOCK_BYTES,
   SEGMENT_HEADER_BYTES,
   JUMP_BYTES,
   TAIL_ROOM,
-  blockAad,
+  dataAad,
   encodeRecordHead,
   recordAad,
   recordBytes,
@@ -83,6 +84,8 @@ export class LogDevice implements BlockDevice {
   private compacting = false;
   private queue: Promise<unknown> = Promise.resolve();
   private broken: Error | undefined;
+  /** Resolves when the last commit record started is durable, with everything before it. */
+  private durable: Promise<void> = Promise.resolve();
   private closed = false;
 
   constructor(private readonly p: LogDeviceParts) {
@@ -115,14 +118,16 @@ export class LogDevice implements BlockDevice {
 
   async write(offset: number, data: Buffer, opts: WriteOptions): Promise<void> {
     this.checkRange(offset, data.length);
-    await this.exclusive(async () => {
+    const { durable } = await this.exclusive(async () => {
       await this.writeBytes(offset, data);
-      if (opts.fua) await this.commit();
+      return this.commitIf(opts.fua);
     });
+    await this.outsideLock(durable);
   }
 
-  flush(): Promise<void> {
-    return this.exclusive(() => this.commit());
+  async flush(): Promise<void> {
+    const { durable } = await this.exclusive(() => this.commitIf(true));
+    await this.outsideLock(durable);
   }
 
   trim(offset: number, length: number): Promise<void> {
@@ -131,10 +136,11 @@ export class LogDevice implements BlockDevice {
 
   async writeZeroes(offset: number, length: number, opts: WriteOptions): Promise<void> {
     this.checkRange(offset, length);
-    await this.exclusive(async () => {
+    const { durable } = await this.exclusive(async () => {
       if (length > 0) await this.zeroBytes(offset, length);
-      if (opts.fua) await this.commit();
+      return this.commitIf(opts.fua);
     });
+    await this.outsideLock(durable);
   }
 
   /** Written blocks are data, zeroed ones holes; never-written ones are the lower device's (or holes). */
@@ -211,6 +217,16 @@ export class LogDevice implements BlockDevice {
     return run;
   }
 
+  /** Waits for a commit to be durable without holding the lock; a failed sync breaks the device as a failed write does. */
+  private async outsideLock(durable: Promise<void>): Promise<void> {
+    try {
+      await durable;
+    } catch (err) {
+      this.broken ??= err instanceof Error ? err : new Error(String(err));
+      throw err;
+    }
+  }
+
   private checkRange(offset: number, length: number): void {
     if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > this.size) {
       throw new OutOfRangeError(offset, length, this.size);
@@ -254,34 +270,29 @@ export class LogDevice implements BlockDevice {
     const desc = Buffer.alloc(DESCRIPTOR_BYTES[RecordType.Zero]);
     desc.writeUInt32LE(firstWhole, 0);
     desc.writeUInt32LE(endWhole - firstWhole, 4);
-    this.appendRecord(RecordType.Zero, 0, desc, []);
+    this.appendRecord(RecordType.Zero, 0, desc);
     for (let b = firstWhole; b < endWhole; b++) this.map.setZero(b);
     this.uncommitted = true;
   }
 
-  /** Appends `payload` (whole blocks from `first`) as data records of at most MAX_RECORD_BLOCKS. */
+  /** Appends `payload` (whole blocks from `first`) as data records of at most MAX_RECORD_BLOCKS, each sealed as one. */
   private async appendData(first: number, payload: Buffer, use: SpaceUse): Promise<void> {
     const count = payload.length / BLOCK_BYTES;
     for (let done = 0; done < count; ) {
       await this.ensureRoom(recordBytes(RecordType.Data, 1), use);
       // fill what is left of the head segment rather than leave it empty
-      const room = Math.floor((this.sb.segmentBytes - TAIL_ROOM - this.head.offset - recordBytes(RecordType.Data, 0)) / SEALED_BLOCK_BYTES);
+      const room = Math.floor((this.sb.segmentBytes - TAIL_ROOM - this.head.offset - recordBytes(RecordType.Data, 0)) / BLOCK_BYTES);
       const n = Math.min(MAX_RECORD_BLOCKS, count - done, room);
       await this.ensureRoom(recordBytes(RecordType.Data, n), use);
       const { segment, offset: at, seq } = this.head;
       const blocksAt = at + RECORD_HEAD_BYTES + DESCRIPTOR_BYTES[RecordType.Data] + AEAD_OVERHEAD;
-      const key = this.p.keys.data(this.generation);
-      const sealed: Buffer[] = [];
-      for (let i = 0; i < n; i++) {
-        const block = first + done + i;
-        const plain = payload.subarray((done + i) * BLOCK_BYTES, (done + i + 1) * BLOCK_BYTES);
-        sealed.push(seal(key, plain, blockAad(this.sb.logId, segment, blocksAt + i * SEALED_BLOCK_BYTES, block, this.generation, seq)));
-      }
+      const plain = payload.subarray(done * BLOCK_BYTES, (done + n) * BLOCK_BYTES);
+      const sealed = seal(this.p.keys.data(this.generation), plain, dataAad(this.sb.logId, segment, blocksAt, first + done, n, this.generation, seq));
       const desc = Buffer.alloc(DESCRIPTOR_BYTES[RecordType.Data]);
       desc.writeUInt32LE(first + done, 0);
       this.appendRecord(RecordType.Data, n, desc, sealed);
       for (let i = 0; i < n; i++) {
-        this.map.setData(first + done + i, { segment, offset: blocksAt + i * SEALED_BLOCK_BYTES, generation: this.generation, seq });
+        this.map.setData(first + done + i, { segment, offset: blocksAt, index: i, blocks: n, generation: this.generation, seq });
       }
       this.uncommitted = true;
       done += n;
@@ -289,19 +300,21 @@ export class LogDevice implements BlockDevice {
   }
 
   /** Seals the descriptor, copies the record into the write buffer and advances the head. */
-  private appendRecord(type: RecordType, blocks: number, desc: Buffer, sealedBlocks: Buffer[]): void {
+  private appendRecord(type: RecordType, blocks: number, desc: Buffer, sealedData?: Buffer): void {
     const { segment, offset, seq } = this.head;
     const head = encodeRecordHead({ type, generation: this.generation, blocks, seq, sealedDescriptorBytes: desc.length + AEAD_OVERHEAD });
     const sealedDesc = seal(this.p.keys.data(this.generation), desc, recordAad(this.sb.logId, segment, offset, head));
-    this.pending.append(segment, offset, [head, sealedDesc, ...sealedBlocks]);
+    this.pending.append(segment, offset, sealedData === undefined ? [head, sealedDesc] : [head, sealedDesc, sealedData]);
     this.head = { segment, offset: offset + recordBytes(type, blocks), seq: seq + 1 };
     this.dirtySinceCheckpoint = true;
   }
 
-  /** Writes out the append buffer (one pwrite). */
-  private async drain(): Promise<void> {
-    const written = await this.pending.drain((segment, data, offset) => this.p.segments.write(segment, data, offset));
-    if (written !== undefined) this.dirty.add(written);
+  /** Starts writing out the append buffer (one pwrite) once the previous one is done; `done` is its completion. */
+  private async drain(): Promise<{ done: Promise<void> }> {
+    const started = await this.pending.drain((segment, data, offset) => this.p.segments.write(segment, data, offset));
+    if (started === undefined) return { done: Promise.resolve() };
+    this.dirty.add(started.segment);
+    return started;
   }
 
   /** Makes room for a record of `len` bytes at the head: drains the buffer, moves to a new segment. */
@@ -314,19 +327,35 @@ export class LogDevice implements BlockDevice {
   }
 
   /**
-   * Durability point: data synced, then a commit record appended and synced. Every record
-   * leaves TAIL_ROOM after itself, so the commit always fits in the head segment.
+   * Durability point: a commit record appended after the records it commits and written with
+   * them; then every segment written since the last commit is synced once. Replay takes the
+   * commit only if every record before it opens, so the records need no sync of their own
+   * first. Every record leaves TAIL_ROOM after itself, so the commit always fits in the head
+   * segment. Returns (wrapped, so that the lock need not wait for it) the promise that the
+   * commit, and every earlier one, is durable.
    */
-  private async commit(): Promise<void> {
-    if (!this.uncommitted) return;
-    await this.drain();
-    for (const seg of this.dirty) await this.p.segments.sync(seg);
-    this.dirty.clear();
-    this.appendRecord(RecordType.Commit, 0, Buffer.alloc(0), []);
-    await this.drain();
-    await this.p.segments.sync(this.head.segment);
-    this.dirty.clear();
+  private async commitIf(wanted: boolean): Promise<{ durable: Promise<void> }> {
+    if (!wanted || !this.uncommitted) return { durable: wanted ? this.durable : Promise.resolve() };
+    if (!this.pending.fits(this.head.segment, COMMIT_BYTES)) await this.drain();
+    this.appendRecord(RecordType.Commit, 0, Buffer.alloc(0));
     this.uncommitted = false;
+    const { done } = await this.drain();
+    const dirty = [...this.dirty];
+    this.dirty.clear();
+    const previous = this.durable;
+    const durable = (async () => {
+      await done;
+      await Promise.all(dirty.map((seg) => this.p.segments.sync(seg)));
+      await previous;
+    })();
+    durable.catch(() => undefined); // its failure reaches every caller that waits for it
+    this.durable = durable;
+    return { durable };
+  }
+
+  /** Commits and waits until it is durable (segment switches, checkpoints, close). */
+  private async commit(): Promise<void> {
+    await (await this.commitIf(true)).durable;
   }
 
   /** Moves the head to a free segment. Commits first, so the map in memory is the committed one. */
@@ -345,7 +374,7 @@ export class LogDevice implements BlockDevice {
     const desc = Buffer.alloc(DESCRIPTOR_BYTES[RecordType.Jump]);
     desc.writeUInt32LE(next, 0);
     if (!this.pending.fits(this.head.segment, JUMP_BYTES)) await this.drain();
-    this.appendRecord(RecordType.Jump, 0, desc, []);
+    this.appendRecord(RecordType.Jump, 0, desc);
     this.head = { segment: next, offset: SEGMENT_HEADER_BYTES, seq: this.head.seq };
     this.pinned.add(next);
   }
@@ -366,7 +395,7 @@ export class LogDevice implements BlockDevice {
    * the superblock is durable are the segments of the old chain released. Call after commit().
    */
   private async checkpoint(): Promise<void> {
-    await this.drain();
+    await (await this.drain()).done;
     const slot = this.sb.checkpointSlot === 0 ? 1 : 0;
     const start = this.head;
     const bytes = await writeCheckpoint(this.p.files, this.p.dir, this.p.keys, this.sb.logId, { slot, generation: this.generation, start }, this.map);
@@ -436,7 +465,7 @@ export class LogDevice implements BlockDevice {
         bestLive = live;
       }
     }
-    return bestLive * SEALED_BLOCK_BYTES <= MAX_VICTIM_FILL * this.usable ? best : undefined;
+    return bestLive * BLOCK_BYTES <= MAX_VICTIM_FILL * this.usable ? best : undefined;
   }
 
   private async copyOut(victim: number): Promise<void> {
