@@ -58,24 +58,35 @@ export class ExtentMap {
   }
 
   /**
-   * How many blocks from `block` on form one run: all zeroed, or consecutive blocks of one record
-   * (0 when `block` was never written). Reads the arrays directly: checkpoints call it per block.
+   * Calls `run` for every run of blocks, in block order: blocks that follow each other and are
+   * all zeroed (`loc` undefined), or consecutive blocks of one data record (`loc` for the
+   * first). Never-written blocks are in no run. Reads the arrays directly and makes no object
+   * per block: a checkpoint walks every block of the disk.
    */
-  runLength(block: number): number {
-    const s = this.state[block] ?? UNMAPPED;
-    if (s === UNMAPPED) return 0;
-    let n = 1;
-    if (s === ZERO) {
-      while (block + n < this.blocks && this.state[block + n] === ZERO) n++;
-      return n;
+  forEachRun(run: (first: number, count: number, loc: BlockLocation | undefined) => void): void {
+    const { state, offset, index, recordBlocks, generation, seq } = this;
+    const n = this.blocks;
+    let b = 0;
+    while (b < n) {
+      const s = state[b] ?? UNMAPPED;
+      if (s === UNMAPPED) {
+        b++;
+        continue;
+      }
+      let end = b + 1;
+      if (s === ZERO) {
+        while (end < n && state[end] === ZERO) end++;
+        run(b, end - b, undefined);
+      } else {
+        const o = offset[b] ?? 0;
+        const q = seq[b] ?? 0;
+        const i0 = index[b] ?? 0;
+        while (end < n && state[end] === s && offset[end] === o && seq[end] === q && index[end] === i0 + (end - b)) end++;
+        const loc = { segment: s - SEGMENT_BASE, offset: o, index: i0, blocks: recordBlocks[b] ?? 0, generation: generation[b] ?? 0, seq: q };
+        run(b, end - b, loc);
+      }
+      b = end;
     }
-    const { offset, index, generation, seq } = this;
-    for (let b = block + 1; b < this.blocks; b++, n++) {
-      const same =
-        this.state[b] === s && offset[b] === offset[block] && seq[b] === seq[block] && generation[b] === generation[block] && index[b] === (index[block] ?? 0) + n;
-      if (!same) break;
-    }
-    return n;
   }
 
   setData(block: number, loc: BlockLocation): void {

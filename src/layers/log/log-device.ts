@@ -7,7 +7,7 @@ import { ChunkInvalidError, ChunkMissingError, NoSpaceError, OutOfRangeError } f
 import type { BlockDevice, Extent, WriteOptions } from "../block-device.js";
 import { AppendBuffer } from "./append-buffer.js";
 import { BlockReader } from "./block-reader.js";
-import { writeCheckpoint } from "./checkpoint.js";
+import { sealCheckpoint, writeCheckpoint } from "./checkpoint.js";
 import { ExtentMap, UNMAPPED } from "./extent-map.js";
 import type { LogFiles } from "./files.js";
 import {
@@ -84,6 +84,8 @@ export class LogDevice implements BlockDevice {
   private compacting = false;
   private queue: Promise<unknown> = Promise.resolve();
   private broken: Error | undefined;
+  /** The checkpoint being written outside the lock, and the segments the head entered since its replay start. */
+  private checkpointing: { done: Promise<void>; entered: number[] } | undefined;
   /** Resolves when the last commit record started is durable, with everything before it. */
   private durable: Promise<void> = Promise.resolve();
   private closed = false;
@@ -188,6 +190,7 @@ export class LogDevice implements BlockDevice {
           if (this.dirtySinceCheckpoint) await this.checkpoint();
         }
       } finally {
+        await this.checkpointing?.done.catch(() => undefined);
         await this.p.segments.closeAll();
       }
     });
@@ -361,7 +364,7 @@ export class LogDevice implements BlockDevice {
   /** Moves the head to a free segment. Commits first, so the map in memory is the committed one. */
   private async nextSegment(use: SpaceUse, mayCompact: boolean): Promise<void> {
     await this.commit();
-    if (!this.compacting && this.pinned.size > CHECKPOINT_EVERY_SEGMENTS) await this.checkpoint();
+    if (!this.compacting && this.checkpointing === undefined && this.pinned.size > CHECKPOINT_EVERY_SEGMENTS) await this.checkpoint(false);
     const need = use === "data" ? RESERVE_SEGMENTS + 1 : 1;
     if (use === "data" && mayCompact && !this.compacting && this.freeSegments().length < LOW_WATER_SEGMENTS) {
       const before = this.head.segment;
@@ -377,6 +380,7 @@ export class LogDevice implements BlockDevice {
     this.appendRecord(RecordType.Jump, 0, desc);
     this.head = { segment: next, offset: SEGMENT_HEADER_BYTES, seq: this.head.seq };
     this.pinned.add(next);
+    this.checkpointing?.entered.push(next);
   }
 
   /** Segments that hold no live block and are not needed to replay from the checkpoint, head first-after order. */
@@ -391,26 +395,41 @@ export class LogDevice implements BlockDevice {
   }
 
   /**
-   * Writes the map to the checkpoint slot not in use, then the superblock naming it. Only after
-   * the superblock is durable are the segments of the old chain released. Call after commit().
+   * Seals the map (under the lock: the committed map at the head), then writes it to the
+   * checkpoint slot not in use and the superblock naming it; only after the superblock is
+   * durable are the segments of the old chain released. Call after commit(). With `wait` false
+   * the writing runs outside the lock, and the segments the head enters meanwhile join the chain.
    */
-  private async checkpoint(): Promise<void> {
+  private async checkpoint(wait = true): Promise<void> {
+    // one at a time: every checkpoint writes the slot the superblock does not name
+    await this.checkpointing?.done;
     await (await this.drain()).done;
     const slot = this.sb.checkpointSlot === 0 ? 1 : 0;
     const start = this.head;
-    const bytes = await writeCheckpoint(this.p.files, this.p.dir, this.p.keys, this.sb.logId, { slot, generation: this.generation, start }, this.map);
-    const sb: Superblock = {
-      ...this.sb,
-      sequence: this.sb.sequence + 1,
-      checkpointSlot: slot,
-      checkpointBytes: bytes,
-      checkpointGeneration: this.generation,
-      replayStart: start,
-    };
-    await writeSuperblock(this.p.files, this.p.dir, sb, this.p.keys);
-    this.sb = sb;
-    this.pinned = new Set([this.head.segment]);
+    const sealed = sealCheckpoint(this.p.keys, this.sb.logId, { slot, generation: this.generation, start }, this.map);
+    const job = { done: Promise.resolve(), entered: [start.segment] };
+    job.done = (async () => {
+      try {
+        await writeCheckpoint(this.p.files, this.p.dir, slot, sealed);
+        const sb: Superblock = {
+          ...this.sb,
+          sequence: this.sb.sequence + 1,
+          checkpointSlot: slot,
+          checkpointBytes: sealed.length,
+          checkpointGeneration: this.generation,
+          replayStart: start,
+        };
+        await writeSuperblock(this.p.files, this.p.dir, sb, this.p.keys);
+        this.sb = sb;
+        this.pinned = new Set(job.entered);
+      } finally {
+        this.checkpointing = undefined;
+      }
+    })();
+    this.checkpointing = job;
     this.dirtySinceCheckpoint = false;
+    if (wait) return job.done;
+    job.done.catch((err: unknown) => (this.broken ??= err instanceof Error ? err : new Error(String(err))));
   }
 
   /**
