@@ -41,6 +41,13 @@ export const RESERVE_SEGMENTS = 1;
 const LOW_WATER_SEGMENTS = RESERVE_SEGMENTS + 2;
 /** A segment is worth compacting only if its live data takes at most this share of a segment. */
 const MAX_VICTIM_FILL = 0.9;
+/**
+ * Below this many free segments, every data write also copies a few live blocks of a victim
+ * (compactAhead), so that the compaction that stops a write until segments are free seldom runs.
+ */
+const EARLY_COMPACTION_SEGMENTS = LOW_WATER_SEGMENTS + 2;
+/** Blocks early compaction copies per block written: a victim 80% live needs 4 to gain a segment per segment written. */
+const EARLY_COPIES_PER_BLOCK = 8;
 
 type SpaceUse = "data" | "zero" | "compact";
 
@@ -82,6 +89,8 @@ export class LogDevice implements BlockDevice {
   /** Segments holding a block that no longer authenticates: compaction skips them this session. */
   private readonly uncompactable = new Set<number>();
   private compacting = false;
+  /** The segment early compaction is emptying, and the block from which to look for its next live block. */
+  private victim: { segment: number; cursor: number } | undefined;
   private queue: Promise<unknown> = Promise.resolve();
   private broken: Error | undefined;
   /** The checkpoint being written outside the lock, and the segments the head entered since its replay start. */
@@ -122,6 +131,7 @@ export class LogDevice implements BlockDevice {
     this.checkRange(offset, data.length);
     const { durable } = await this.exclusive(async () => {
       await this.writeBytes(offset, data);
+      await this.compactAhead(Math.ceil(data.length / BLOCK_BYTES));
       return this.commitIf(opts.fua);
     });
     await this.outsideLock(durable);
@@ -478,13 +488,54 @@ export class LogDevice implements BlockDevice {
     let bestLive = Infinity;
     for (let s = 0; s < this.sb.segmentCount; s++) {
       const live = this.map.live[s] ?? 0;
-      if (live === 0 || s === this.head.segment || this.pinned.has(s) || this.uncompactable.has(s)) continue;
+      if (!this.stillVictim(s)) continue;
       if (live < bestLive) {
         best = s;
         bestLive = live;
       }
     }
     return bestLive * BLOCK_BYTES <= MAX_VICTIM_FILL * this.usable ? best : undefined;
+  }
+
+  /**
+   * A bounded step of compaction after a data write, while free segments run low: copies up to
+   * EARLY_COPIES_PER_BLOCK live blocks per block written from one victim, a run at a time. The
+   * copies are ordinary data records and the victim is released as in compact(), so a crash
+   * leaves the old copies or the new ones. A failure here is not the write's: it stops the step.
+   */
+  private async compactAhead(written: number): Promise<void> {
+    if (this.compacting || this.freeSegments().length >= EARLY_COMPACTION_SEGMENTS) return;
+    this.compacting = true;
+    try {
+      for (let budget = written * EARLY_COPIES_PER_BLOCK; budget > 0; ) {
+        const v = this.victim;
+        if (v === undefined || !this.stillVictim(v.segment) || v.cursor >= this.map.blocks) {
+          const next = this.pickVictim();
+          if (next === undefined) return;
+          this.victim = { segment: next, cursor: 0 };
+          continue;
+        }
+        let first = v.cursor;
+        while (first < this.map.blocks && this.map.segmentOf(first) !== v.segment) first++;
+        let n = 0;
+        while (n < Math.min(budget, MAX_RECORD_BLOCKS) && first + n < this.map.blocks && this.map.segmentOf(first + n) === v.segment) n++;
+        v.cursor = first + n;
+        if (n === 0) continue;
+        await this.appendData(first, await this.reader.readBlocks(first, n), "compact");
+        budget -= n;
+      }
+    } catch (err) {
+      if (err instanceof LogRecordError && this.victim !== undefined) this.uncompactable.add(this.victim.segment);
+      else if (!(err instanceof LogFullError)) throw err;
+      this.victim = undefined;
+    } finally {
+      this.compacting = false;
+    }
+  }
+
+  /** Whether segment `s` may be compacted: blocks live in it, and it is neither the head nor in the chain nor damaged. */
+  private stillVictim(s: number): boolean {
+    return (this.map.live[s] ?? 0) > 0 && s !== this.head.segment && !this.pinned.has(s) && !this.uncompactable.has(s);
   }
 
   private async copyOut(victim: number): Promise<void> {
