@@ -31,8 +31,12 @@ import { LogRecordError } from "./log-errors.js";
 import type { SegmentFiles } from "./segments.js";
 import { writeSuperblock, type Superblock } from "./superblock.js";
 
-/** Appends are gathered here and written with one pwrite. */
-const WRITE_BUFFER_BYTES = 2 * 1024 * 1024;
+/**
+ * Appends are gathered here and written with one pwrite. Small, so that while a guest writes
+ * towards its next flush the full buffers are written out beside its writes, and the flush
+ * finds little left to write before its sync (2 MiB put a 2 MiB pwrite in front of every sync).
+ */
+const WRITE_BUFFER_BYTES = 256 * 1024;
 /** A checkpoint is written once the chain since the last one spans more segments than this. */
 export const CHECKPOINT_EVERY_SEGMENTS = 2;
 /** A data write may not take the last free segment: compaction and zero records need one. */
