@@ -25,16 +25,18 @@ function nextNonce(): Buffer {
   return noncePool.subarray(noncePoolUsed - AEAD_NONCE_BYTES, noncePoolUsed);
 }
 
-export function seal(key: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Buffer {
-  const nonce = nextNonce();
+/** The sealed form in its parts (nonce, ciphertext, tag), for a caller that copies them into place anyway. */
+export function sealParts(key: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Buffer[] {
+  const nonce = Buffer.from(nextNonce());
   const cipher = createCipheriv("aes-256-gcm", key, nonce);
   cipher.setAAD(aad);
-  const out = Buffer.allocUnsafe(plaintext.length + AEAD_OVERHEAD);
-  nonce.copy(out, 0);
-  let at = AEAD_NONCE_BYTES + cipher.update(plaintext).copy(out, AEAD_NONCE_BYTES);
-  at += cipher.final().copy(out, at);
-  cipher.getAuthTag().copy(out, at);
-  return out;
+  const body = cipher.update(plaintext);
+  const final = cipher.final();
+  return [nonce, body, final, cipher.getAuthTag()];
+}
+
+export function seal(key: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Buffer {
+  return Buffer.concat(sealParts(key, plaintext, aad));
 }
 
 export function open(key: Uint8Array, sealed: Uint8Array, aad: Uint8Array): Buffer {

@@ -2,7 +2,7 @@
 // commit them, segment switches checkpoint the map and compact, reads go through BlockReader.
 // Mutations run one at a time (exclusive); reads run beside them, and so do the pwrite of a full
 // append buffer and the syncs of a flush: the next writes fill the other buffer meanwhile.
-import { AEAD_OVERHEAD, seal } from "../../crypto/aead.js";
+import { AEAD_OVERHEAD, seal, sealParts } from "../../crypto/aead.js";
 import { ChunkInvalidError, ChunkMissingError, NoSpaceError, OutOfRangeError } from "../../errors/errors.js";
 import type { BlockDevice, Extent, WriteOptions } from "../block-device.js";
 import { AppendBuffer } from "./append-buffer.js";
@@ -304,7 +304,7 @@ export class LogDevice implements BlockDevice {
       const { segment, offset: at, seq } = this.head;
       const blocksAt = at + RECORD_HEAD_BYTES + DESCRIPTOR_BYTES[RecordType.Data] + AEAD_OVERHEAD;
       const plain = payload.subarray(done * BLOCK_BYTES, (done + n) * BLOCK_BYTES);
-      const sealed = seal(this.p.keys.data(this.generation), plain, dataAad(this.sb.logId, segment, blocksAt, first + done, n, this.generation, seq));
+      const sealed = sealParts(this.p.keys.data(this.generation), plain, dataAad(this.sb.logId, segment, blocksAt, first + done, n, this.generation, seq));
       const desc = Buffer.alloc(DESCRIPTOR_BYTES[RecordType.Data]);
       desc.writeUInt32LE(first + done, 0);
       this.appendRecord(RecordType.Data, n, desc, sealed);
@@ -317,11 +317,11 @@ export class LogDevice implements BlockDevice {
   }
 
   /** Seals the descriptor, copies the record into the write buffer and advances the head. */
-  private appendRecord(type: RecordType, blocks: number, desc: Buffer, sealedData?: Buffer): void {
+  private appendRecord(type: RecordType, blocks: number, desc: Buffer, sealedData: Buffer[] = []): void {
     const { segment, offset, seq } = this.head;
     const head = encodeRecordHead({ type, generation: this.generation, blocks, seq, sealedDescriptorBytes: desc.length + AEAD_OVERHEAD });
     const sealedDesc = seal(this.p.keys.data(this.generation), desc, recordAad(this.sb.logId, segment, offset, head));
-    this.pending.append(segment, offset, sealedData === undefined ? [head, sealedDesc] : [head, sealedDesc, sealedData]);
+    this.pending.append(segment, offset, [head, sealedDesc, ...sealedData]);
     this.head = { segment, offset: offset + recordBytes(type, blocks), seq: seq + 1 };
     this.dirtySinceCheckpoint = true;
   }
