@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
+import { createCipheriv, createDecipheriv, randomFillSync } from "node:crypto";
 
 // AES-256-GCM from Node's crypto (native, ~1.8 GB/s here). Sealed form: nonce || ciphertext || tag.
 export const AEAD_NONCE_BYTES = 12;
@@ -11,13 +11,32 @@ export class AeadAuthError extends Error {
   }
 }
 
-export function seal(key: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Buffer {
-  const nonce = randomBytes(AEAD_NONCE_BYTES);
+// Random nonces come from a pool filled 4 KiB at a time: one call to the CSPRNG per 12 bytes
+// costs several microseconds, as much as sealing a 4 KiB block.
+const noncePool = Buffer.alloc(4092);
+let noncePoolUsed = noncePool.length;
+
+function nextNonce(): Buffer {
+  if (noncePoolUsed === noncePool.length) {
+    randomFillSync(noncePool);
+    noncePoolUsed = 0;
+  }
+  noncePoolUsed += AEAD_NONCE_BYTES;
+  return noncePool.subarray(noncePoolUsed - AEAD_NONCE_BYTES, noncePoolUsed);
+}
+
+/** The sealed form in its parts (nonce, ciphertext, tag), for a caller that copies them into place anyway. */
+export function sealParts(key: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Buffer[] {
+  const nonce = Buffer.from(nextNonce());
   const cipher = createCipheriv("aes-256-gcm", key, nonce);
   cipher.setAAD(aad);
   const body = cipher.update(plaintext);
   const final = cipher.final();
-  return Buffer.concat([nonce, body, final, cipher.getAuthTag()]);
+  return [nonce, body, final, cipher.getAuthTag()];
+}
+
+export function seal(key: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Buffer {
+  return Buffer.concat(sealParts(key, plaintext, aad));
 }
 
 export function open(key: Uint8Array, sealed: Uint8Array, aad: Uint8Array): Buffer {

@@ -34,9 +34,11 @@ export const MAX_SEGMENT_BYTES = 1024 * 1024 * 1024;
 export const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;
 
 export const RECORD_HEAD_BYTES = 32;
-export const SEALED_BLOCK_BYTES = BLOCK_BYTES + AEAD_OVERHEAD;
-/** A data record carries at most this many blocks (1 MiB), so one record fits the write buffer. */
-export const MAX_RECORD_BLOCKS = 256;
+/**
+ * A data record carries at most this many blocks (64 KiB), sealed as one value: one cipher call
+ * per record rather than per block, while a 4 KiB read opens at most 64 KiB.
+ */
+export const MAX_RECORD_BLOCKS = 16;
 
 export enum RecordType {
   Data = 1,
@@ -55,11 +57,16 @@ export const DESCRIPTOR_BYTES: Record<RecordType, number> = {
   [RecordType.Jump]: 4, // next segment
 };
 
-export function recordBytes(type: RecordType, blocks: number): number {
-  return RECORD_HEAD_BYTES + DESCRIPTOR_BYTES[type] + AEAD_OVERHEAD + blocks * SEALED_BLOCK_BYTES;
+/** Bytes of a data record's sealed blocks. */
+export function sealedDataBytes(blocks: number): number {
+  return blocks * BLOCK_BYTES + AEAD_OVERHEAD;
 }
 
-const COMMIT_BYTES = recordBytes(RecordType.Commit, 0);
+export function recordBytes(type: RecordType, blocks: number): number {
+  return RECORD_HEAD_BYTES + DESCRIPTOR_BYTES[type] + AEAD_OVERHEAD + (type === RecordType.Data ? sealedDataBytes(blocks) : 0);
+}
+
+export const COMMIT_BYTES = recordBytes(RecordType.Commit, 0);
 export const JUMP_BYTES = recordBytes(RecordType.Jump, 0);
 /** Room every data or zero record leaves after itself: a commit, then a jump to the next segment. */
 export const TAIL_ROOM = COMMIT_BYTES + JUMP_BYTES;
@@ -72,17 +79,24 @@ export interface RecordHead {
   sealedDescriptorBytes: number;
 }
 
+// The record head and the AADs are built for every record a write appends: one buffer each,
+// written in place (ByteWriter makes two small buffers per field).
+
+/** Writes a u64 below 2^53 (every number here is) as two u32 halves, without a BigInt. */
+function putU64(b: Buffer, v: number, at: number): void {
+  b.writeUInt32LE(v % 2 ** 32, at);
+  b.writeUInt32LE(Math.floor(v / 2 ** 32), at + 4);
+}
+
 export function encodeRecordHead(h: RecordHead): Buffer {
-  return new ByteWriter()
-    .bytes(MAGIC.record)
-    .u8(h.type)
-    .zeros(3)
-    .u32(h.generation)
-    .u32(h.blocks)
-    .u64(h.seq)
-    .u32(h.sealedDescriptorBytes)
-    .zeros(4)
-    .finish();
+  const b = Buffer.alloc(RECORD_HEAD_BYTES);
+  MAGIC.record.copy(b, 0);
+  b.writeUInt8(h.type, 4);
+  b.writeUInt32LE(h.generation, 8);
+  b.writeUInt32LE(h.blocks, 12);
+  putU64(b, h.seq, 16);
+  b.writeUInt32LE(h.sealedDescriptorBytes, 24);
+  return b;
 }
 
 /** Parses a record head; the descriptor's AEAD (with the head in its AAD) is what authenticates it. */
@@ -105,25 +119,32 @@ export function parseRecordHead(buf: Buffer): RecordHead {
 }
 
 const RECORD_AAD_LABEL = Buffer.from("stickvm log record v1\0", "latin1");
-const BLOCK_AAD_LABEL = Buffer.from("stickvm log block v1\0", "latin1");
+const DATA_AAD_LABEL = Buffer.from("stickvm log data v1\0", "latin1");
 const CHECKPOINT_AAD_LABEL = Buffer.from("stickvm log checkpoint v1\0", "latin1");
 
 /** Binds a descriptor to its log, its place (segment, offset) and its head (generation, sequence, lengths). */
 export function recordAad(logId: Buffer, segment: number, offset: number, head: Buffer): Buffer {
-  return new ByteWriter().bytes(RECORD_AAD_LABEL).bytes(logId).u32(segment).u64(offset).bytes(head).finish();
+  const b = Buffer.allocUnsafe(RECORD_AAD_LABEL.length + logId.length + 12 + head.length);
+  let at = RECORD_AAD_LABEL.copy(b, 0);
+  at += logId.copy(b, at);
+  at = b.writeUInt32LE(segment, at);
+  putU64(b, offset, at);
+  head.copy(b, at + 8);
+  return b;
 }
 
-/** Binds one sealed block to its log, its place, the block number it holds and the record it belongs to. */
-export function blockAad(logId: Buffer, segment: number, offset: number, block: number, generation: number, seq: number): Buffer {
-  return new ByteWriter()
-    .bytes(BLOCK_AAD_LABEL)
-    .bytes(logId)
-    .u32(segment)
-    .u64(offset)
-    .u32(block)
-    .u32(generation)
-    .u64(seq)
-    .finish();
+/** Binds a data record's sealed blocks to their log, their place, the blocks they hold and their record. */
+export function dataAad(logId: Buffer, segment: number, offset: number, first: number, blocks: number, generation: number, seq: number): Buffer {
+  const b = Buffer.allocUnsafe(DATA_AAD_LABEL.length + logId.length + 32);
+  let at = DATA_AAD_LABEL.copy(b, 0);
+  at += logId.copy(b, at);
+  at = b.writeUInt32LE(segment, at);
+  putU64(b, offset, at);
+  at = b.writeUInt32LE(first, at + 8);
+  at = b.writeUInt32LE(blocks, at);
+  at = b.writeUInt32LE(generation, at);
+  putU64(b, seq, at);
+  return b;
 }
 
 /** Binds a checkpoint to its log, its slot and the replay start the superblock gives with it. */

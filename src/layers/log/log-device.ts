@@ -1,25 +1,26 @@
 // The log as a BlockDevice: writes become sealed records appended at the head, flush and FUA
 // commit them, segment switches checkpoint the map and compact, reads go through BlockReader.
-// Mutations run one at a time (exclusive); reads run beside them.
-import { AEAD_OVERHEAD, seal } from "../../crypto/aead.js";
+// Mutations run one at a time (exclusive); reads run beside them, and so do the pwrite of a full
+// append buffer and the syncs of a flush: the next writes fill the other buffer meanwhile.
+import { AEAD_OVERHEAD, seal, sealParts } from "../../crypto/aead.js";
 import { ChunkInvalidError, ChunkMissingError, NoSpaceError, OutOfRangeError } from "../../errors/errors.js";
 import type { BlockDevice, Extent, WriteOptions } from "../block-device.js";
 import { AppendBuffer } from "./append-buffer.js";
 import { BlockReader } from "./block-reader.js";
-import { writeCheckpoint } from "./checkpoint.js";
+import { sealCheckpoint, writeCheckpoint } from "./checkpoint.js";
 import { ExtentMap, UNMAPPED } from "./extent-map.js";
 import type { LogFiles } from "./files.js";
 import {
   BLOCK_BYTES,
+  COMMIT_BYTES,
   DESCRIPTOR_BYTES,
   MAX_RECORD_BLOCKS,
   RECORD_HEAD_BYTES,
   RecordType,
-  SEALED_BLOCK_BYTES,
   SEGMENT_HEADER_BYTES,
   JUMP_BYTES,
   TAIL_ROOM,
-  blockAad,
+  dataAad,
   encodeRecordHead,
   recordAad,
   recordBytes,
@@ -30,8 +31,12 @@ import { LogRecordError } from "./log-errors.js";
 import type { SegmentFiles } from "./segments.js";
 import { writeSuperblock, type Superblock } from "./superblock.js";
 
-/** Appends are gathered here and written with one pwrite. */
-const WRITE_BUFFER_BYTES = 2 * 1024 * 1024;
+/**
+ * Appends are gathered here and written with one pwrite. Small, so that while a guest writes
+ * towards its next flush the full buffers are written out beside its writes, and the flush
+ * finds little left to write before its sync (2 MiB put a 2 MiB pwrite in front of every sync).
+ */
+const WRITE_BUFFER_BYTES = 256 * 1024;
 /** A checkpoint is written once the chain since the last one spans more segments than this. */
 export const CHECKPOINT_EVERY_SEGMENTS = 2;
 /** A data write may not take the last free segment: compaction and zero records need one. */
@@ -40,6 +45,13 @@ export const RESERVE_SEGMENTS = 1;
 const LOW_WATER_SEGMENTS = RESERVE_SEGMENTS + 2;
 /** A segment is worth compacting only if its live data takes at most this share of a segment. */
 const MAX_VICTIM_FILL = 0.9;
+/**
+ * Below this many free segments, every data write also copies a few live blocks of a victim
+ * (compactAhead), so that the compaction that stops a write until segments are free seldom runs.
+ */
+const EARLY_COMPACTION_SEGMENTS = LOW_WATER_SEGMENTS + 2;
+/** Blocks early compaction copies per block written: a victim 80% live needs 4 to gain a segment per segment written. */
+const EARLY_COPIES_PER_BLOCK = 8;
 
 type SpaceUse = "data" | "zero" | "compact";
 
@@ -81,8 +93,14 @@ export class LogDevice implements BlockDevice {
   /** Segments holding a block that no longer authenticates: compaction skips them this session. */
   private readonly uncompactable = new Set<number>();
   private compacting = false;
+  /** The segment early compaction is emptying, and the block from which to look for its next live block. */
+  private victim: { segment: number; cursor: number } | undefined;
   private queue: Promise<unknown> = Promise.resolve();
   private broken: Error | undefined;
+  /** The checkpoint being written outside the lock, and the segments the head entered since its replay start. */
+  private checkpointing: { done: Promise<void>; entered: number[] } | undefined;
+  /** Resolves when the last commit record started is durable, with everything before it. */
+  private durable: Promise<void> = Promise.resolve();
   private closed = false;
 
   constructor(private readonly p: LogDeviceParts) {
@@ -115,14 +133,17 @@ export class LogDevice implements BlockDevice {
 
   async write(offset: number, data: Buffer, opts: WriteOptions): Promise<void> {
     this.checkRange(offset, data.length);
-    await this.exclusive(async () => {
+    const { durable } = await this.exclusive(async () => {
       await this.writeBytes(offset, data);
-      if (opts.fua) await this.commit();
+      await this.compactAhead(Math.ceil(data.length / BLOCK_BYTES));
+      return this.commitIf(opts.fua);
     });
+    await this.outsideLock(durable);
   }
 
-  flush(): Promise<void> {
-    return this.exclusive(() => this.commit());
+  async flush(): Promise<void> {
+    const { durable } = await this.exclusive(() => this.commitIf(true));
+    await this.outsideLock(durable);
   }
 
   trim(offset: number, length: number): Promise<void> {
@@ -131,10 +152,11 @@ export class LogDevice implements BlockDevice {
 
   async writeZeroes(offset: number, length: number, opts: WriteOptions): Promise<void> {
     this.checkRange(offset, length);
-    await this.exclusive(async () => {
+    const { durable } = await this.exclusive(async () => {
       if (length > 0) await this.zeroBytes(offset, length);
-      if (opts.fua) await this.commit();
+      return this.commitIf(opts.fua);
     });
+    await this.outsideLock(durable);
   }
 
   /** Written blocks are data, zeroed ones holes; never-written ones are the lower device's (or holes). */
@@ -182,6 +204,7 @@ export class LogDevice implements BlockDevice {
           if (this.dirtySinceCheckpoint) await this.checkpoint();
         }
       } finally {
+        await this.checkpointing?.done.catch(() => undefined);
         await this.p.segments.closeAll();
       }
     });
@@ -209,6 +232,16 @@ export class LogDevice implements BlockDevice {
     });
     this.queue = run.catch(() => undefined);
     return run;
+  }
+
+  /** Waits for a commit to be durable without holding the lock; a failed sync breaks the device as a failed write does. */
+  private async outsideLock(durable: Promise<void>): Promise<void> {
+    try {
+      await durable;
+    } catch (err) {
+      this.broken ??= err instanceof Error ? err : new Error(String(err));
+      throw err;
+    }
   }
 
   private checkRange(offset: number, length: number): void {
@@ -254,34 +287,29 @@ export class LogDevice implements BlockDevice {
     const desc = Buffer.alloc(DESCRIPTOR_BYTES[RecordType.Zero]);
     desc.writeUInt32LE(firstWhole, 0);
     desc.writeUInt32LE(endWhole - firstWhole, 4);
-    this.appendRecord(RecordType.Zero, 0, desc, []);
+    this.appendRecord(RecordType.Zero, 0, desc);
     for (let b = firstWhole; b < endWhole; b++) this.map.setZero(b);
     this.uncommitted = true;
   }
 
-  /** Appends `payload` (whole blocks from `first`) as data records of at most MAX_RECORD_BLOCKS. */
+  /** Appends `payload` (whole blocks from `first`) as data records of at most MAX_RECORD_BLOCKS, each sealed as one. */
   private async appendData(first: number, payload: Buffer, use: SpaceUse): Promise<void> {
     const count = payload.length / BLOCK_BYTES;
     for (let done = 0; done < count; ) {
       await this.ensureRoom(recordBytes(RecordType.Data, 1), use);
       // fill what is left of the head segment rather than leave it empty
-      const room = Math.floor((this.sb.segmentBytes - TAIL_ROOM - this.head.offset - recordBytes(RecordType.Data, 0)) / SEALED_BLOCK_BYTES);
+      const room = Math.floor((this.sb.segmentBytes - TAIL_ROOM - this.head.offset - recordBytes(RecordType.Data, 0)) / BLOCK_BYTES);
       const n = Math.min(MAX_RECORD_BLOCKS, count - done, room);
       await this.ensureRoom(recordBytes(RecordType.Data, n), use);
       const { segment, offset: at, seq } = this.head;
       const blocksAt = at + RECORD_HEAD_BYTES + DESCRIPTOR_BYTES[RecordType.Data] + AEAD_OVERHEAD;
-      const key = this.p.keys.data(this.generation);
-      const sealed: Buffer[] = [];
-      for (let i = 0; i < n; i++) {
-        const block = first + done + i;
-        const plain = payload.subarray((done + i) * BLOCK_BYTES, (done + i + 1) * BLOCK_BYTES);
-        sealed.push(seal(key, plain, blockAad(this.sb.logId, segment, blocksAt + i * SEALED_BLOCK_BYTES, block, this.generation, seq)));
-      }
+      const plain = payload.subarray(done * BLOCK_BYTES, (done + n) * BLOCK_BYTES);
+      const sealed = sealParts(this.p.keys.data(this.generation), plain, dataAad(this.sb.logId, segment, blocksAt, first + done, n, this.generation, seq));
       const desc = Buffer.alloc(DESCRIPTOR_BYTES[RecordType.Data]);
       desc.writeUInt32LE(first + done, 0);
       this.appendRecord(RecordType.Data, n, desc, sealed);
       for (let i = 0; i < n; i++) {
-        this.map.setData(first + done + i, { segment, offset: blocksAt + i * SEALED_BLOCK_BYTES, generation: this.generation, seq });
+        this.map.setData(first + done + i, { segment, offset: blocksAt, index: i, blocks: n, generation: this.generation, seq });
       }
       this.uncommitted = true;
       done += n;
@@ -289,19 +317,21 @@ export class LogDevice implements BlockDevice {
   }
 
   /** Seals the descriptor, copies the record into the write buffer and advances the head. */
-  private appendRecord(type: RecordType, blocks: number, desc: Buffer, sealedBlocks: Buffer[]): void {
+  private appendRecord(type: RecordType, blocks: number, desc: Buffer, sealedData: Buffer[] = []): void {
     const { segment, offset, seq } = this.head;
     const head = encodeRecordHead({ type, generation: this.generation, blocks, seq, sealedDescriptorBytes: desc.length + AEAD_OVERHEAD });
     const sealedDesc = seal(this.p.keys.data(this.generation), desc, recordAad(this.sb.logId, segment, offset, head));
-    this.pending.append(segment, offset, [head, sealedDesc, ...sealedBlocks]);
+    this.pending.append(segment, offset, [head, sealedDesc, ...sealedData]);
     this.head = { segment, offset: offset + recordBytes(type, blocks), seq: seq + 1 };
     this.dirtySinceCheckpoint = true;
   }
 
-  /** Writes out the append buffer (one pwrite). */
-  private async drain(): Promise<void> {
-    const written = await this.pending.drain((segment, data, offset) => this.p.segments.write(segment, data, offset));
-    if (written !== undefined) this.dirty.add(written);
+  /** Starts writing out the append buffer (one pwrite) once the previous one is done; `done` is its completion. */
+  private async drain(): Promise<{ done: Promise<void> }> {
+    const started = await this.pending.drain((segment, data, offset) => this.p.segments.write(segment, data, offset));
+    if (started === undefined) return { done: Promise.resolve() };
+    this.dirty.add(started.segment);
+    return started;
   }
 
   /** Makes room for a record of `len` bytes at the head: drains the buffer, moves to a new segment. */
@@ -314,25 +344,41 @@ export class LogDevice implements BlockDevice {
   }
 
   /**
-   * Durability point: data synced, then a commit record appended and synced. Every record
-   * leaves TAIL_ROOM after itself, so the commit always fits in the head segment.
+   * Durability point: a commit record appended after the records it commits and written with
+   * them; then every segment written since the last commit is synced once. Replay takes the
+   * commit only if every record before it opens, so the records need no sync of their own
+   * first. Every record leaves TAIL_ROOM after itself, so the commit always fits in the head
+   * segment. Returns (wrapped, so that the lock need not wait for it) the promise that the
+   * commit, and every earlier one, is durable.
    */
-  private async commit(): Promise<void> {
-    if (!this.uncommitted) return;
-    await this.drain();
-    for (const seg of this.dirty) await this.p.segments.sync(seg);
-    this.dirty.clear();
-    this.appendRecord(RecordType.Commit, 0, Buffer.alloc(0), []);
-    await this.drain();
-    await this.p.segments.sync(this.head.segment);
-    this.dirty.clear();
+  private async commitIf(wanted: boolean): Promise<{ durable: Promise<void> }> {
+    if (!wanted || !this.uncommitted) return { durable: wanted ? this.durable : Promise.resolve() };
+    if (!this.pending.fits(this.head.segment, COMMIT_BYTES)) await this.drain();
+    this.appendRecord(RecordType.Commit, 0, Buffer.alloc(0));
     this.uncommitted = false;
+    const { done } = await this.drain();
+    const dirty = [...this.dirty];
+    this.dirty.clear();
+    const previous = this.durable;
+    const durable = (async () => {
+      await done;
+      await Promise.all(dirty.map((seg) => this.p.segments.sync(seg)));
+      await previous;
+    })();
+    durable.catch(() => undefined); // its failure reaches every caller that waits for it
+    this.durable = durable;
+    return { durable };
+  }
+
+  /** Commits and waits until it is durable (segment switches, checkpoints, close). */
+  private async commit(): Promise<void> {
+    await (await this.commitIf(true)).durable;
   }
 
   /** Moves the head to a free segment. Commits first, so the map in memory is the committed one. */
   private async nextSegment(use: SpaceUse, mayCompact: boolean): Promise<void> {
     await this.commit();
-    if (!this.compacting && this.pinned.size > CHECKPOINT_EVERY_SEGMENTS) await this.checkpoint();
+    if (!this.compacting && this.checkpointing === undefined && this.pinned.size > CHECKPOINT_EVERY_SEGMENTS) await this.checkpoint(false);
     const need = use === "data" ? RESERVE_SEGMENTS + 1 : 1;
     if (use === "data" && mayCompact && !this.compacting && this.freeSegments().length < LOW_WATER_SEGMENTS) {
       const before = this.head.segment;
@@ -345,9 +391,10 @@ export class LogDevice implements BlockDevice {
     const desc = Buffer.alloc(DESCRIPTOR_BYTES[RecordType.Jump]);
     desc.writeUInt32LE(next, 0);
     if (!this.pending.fits(this.head.segment, JUMP_BYTES)) await this.drain();
-    this.appendRecord(RecordType.Jump, 0, desc, []);
+    this.appendRecord(RecordType.Jump, 0, desc);
     this.head = { segment: next, offset: SEGMENT_HEADER_BYTES, seq: this.head.seq };
     this.pinned.add(next);
+    this.checkpointing?.entered.push(next);
   }
 
   /** Segments that hold no live block and are not needed to replay from the checkpoint, head first-after order. */
@@ -362,26 +409,41 @@ export class LogDevice implements BlockDevice {
   }
 
   /**
-   * Writes the map to the checkpoint slot not in use, then the superblock naming it. Only after
-   * the superblock is durable are the segments of the old chain released. Call after commit().
+   * Seals the map (under the lock: the committed map at the head), then writes it to the
+   * checkpoint slot not in use and the superblock naming it; only after the superblock is
+   * durable are the segments of the old chain released. Call after commit(). With `wait` false
+   * the writing runs outside the lock, and the segments the head enters meanwhile join the chain.
    */
-  private async checkpoint(): Promise<void> {
-    await this.drain();
+  private async checkpoint(wait = true): Promise<void> {
+    // one at a time: every checkpoint writes the slot the superblock does not name
+    await this.checkpointing?.done;
+    await (await this.drain()).done;
     const slot = this.sb.checkpointSlot === 0 ? 1 : 0;
     const start = this.head;
-    const bytes = await writeCheckpoint(this.p.files, this.p.dir, this.p.keys, this.sb.logId, { slot, generation: this.generation, start }, this.map);
-    const sb: Superblock = {
-      ...this.sb,
-      sequence: this.sb.sequence + 1,
-      checkpointSlot: slot,
-      checkpointBytes: bytes,
-      checkpointGeneration: this.generation,
-      replayStart: start,
-    };
-    await writeSuperblock(this.p.files, this.p.dir, sb, this.p.keys);
-    this.sb = sb;
-    this.pinned = new Set([this.head.segment]);
+    const sealed = sealCheckpoint(this.p.keys, this.sb.logId, { slot, generation: this.generation, start }, this.map);
+    const job = { done: Promise.resolve(), entered: [start.segment] };
+    job.done = (async () => {
+      try {
+        await writeCheckpoint(this.p.files, this.p.dir, slot, sealed);
+        const sb: Superblock = {
+          ...this.sb,
+          sequence: this.sb.sequence + 1,
+          checkpointSlot: slot,
+          checkpointBytes: sealed.length,
+          checkpointGeneration: this.generation,
+          replayStart: start,
+        };
+        await writeSuperblock(this.p.files, this.p.dir, sb, this.p.keys);
+        this.sb = sb;
+        this.pinned = new Set(job.entered);
+      } finally {
+        this.checkpointing = undefined;
+      }
+    })();
+    this.checkpointing = job;
     this.dirtySinceCheckpoint = false;
+    if (wait) return job.done;
+    job.done.catch((err: unknown) => (this.broken ??= err instanceof Error ? err : new Error(String(err))));
   }
 
   /**
@@ -430,13 +492,54 @@ export class LogDevice implements BlockDevice {
     let bestLive = Infinity;
     for (let s = 0; s < this.sb.segmentCount; s++) {
       const live = this.map.live[s] ?? 0;
-      if (live === 0 || s === this.head.segment || this.pinned.has(s) || this.uncompactable.has(s)) continue;
+      if (!this.stillVictim(s)) continue;
       if (live < bestLive) {
         best = s;
         bestLive = live;
       }
     }
-    return bestLive * SEALED_BLOCK_BYTES <= MAX_VICTIM_FILL * this.usable ? best : undefined;
+    return bestLive * BLOCK_BYTES <= MAX_VICTIM_FILL * this.usable ? best : undefined;
+  }
+
+  /**
+   * A bounded step of compaction after a data write, while free segments run low: copies up to
+   * EARLY_COPIES_PER_BLOCK live blocks per block written from one victim, a run at a time. The
+   * copies are ordinary data records and the victim is released as in compact(), so a crash
+   * leaves the old copies or the new ones. A failure here is not the write's: it stops the step.
+   */
+  private async compactAhead(written: number): Promise<void> {
+    if (this.compacting || this.freeSegments().length >= EARLY_COMPACTION_SEGMENTS) return;
+    this.compacting = true;
+    try {
+      for (let budget = written * EARLY_COPIES_PER_BLOCK; budget > 0; ) {
+        const v = this.victim;
+        if (v === undefined || !this.stillVictim(v.segment) || v.cursor >= this.map.blocks) {
+          const next = this.pickVictim();
+          if (next === undefined) return;
+          this.victim = { segment: next, cursor: 0 };
+          continue;
+        }
+        let first = v.cursor;
+        while (first < this.map.blocks && this.map.segmentOf(first) !== v.segment) first++;
+        let n = 0;
+        while (n < Math.min(budget, MAX_RECORD_BLOCKS) && first + n < this.map.blocks && this.map.segmentOf(first + n) === v.segment) n++;
+        v.cursor = first + n;
+        if (n === 0) continue;
+        await this.appendData(first, await this.reader.readBlocks(first, n), "compact");
+        budget -= n;
+      }
+    } catch (err) {
+      if (err instanceof LogRecordError && this.victim !== undefined) this.uncompactable.add(this.victim.segment);
+      else if (!(err instanceof LogFullError)) throw err;
+      this.victim = undefined;
+    } finally {
+      this.compacting = false;
+    }
+  }
+
+  /** Whether segment `s` may be compacted: blocks live in it, and it is neither the head nor in the chain nor damaged. */
+  private stillVictim(s: number): boolean {
+    return (this.map.live[s] ?? 0) > 0 && s !== this.head.segment && !this.pinned.has(s) && !this.uncompactable.has(s);
   }
 
   private async copyOut(victim: number): Promise<void> {

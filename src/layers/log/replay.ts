@@ -5,11 +5,12 @@ import type { ExtentMap } from "./extent-map.js";
 import {
   RECORD_HEAD_BYTES,
   RecordType,
-  SEALED_BLOCK_BYTES,
   SEGMENT_HEADER_BYTES,
+  dataAad,
   parseRecordHead,
   recordAad,
   recordBytes,
+  sealedDataBytes,
   type LogPosition,
 } from "./format.js";
 import type { LogKeys } from "./keys.js";
@@ -17,8 +18,9 @@ import type { SegmentFiles } from "./segments.js";
 
 // Replay: follow the chain of records from the checkpoint's start position, apply each group
 // of records when its commit record is reached, and stop at the first record that is not the
-// next one (wrong sequence, older generation, bad head, failed AEAD). What follows the last
-// commit was never acknowledged as durable and is dropped.
+// next one (wrong sequence, older generation, bad head, failed AEAD of its descriptor or, for
+// data, of its blocks). A commit is written and synced together with the records before it, so
+// it counts only if every one of them opens. What follows the last commit is dropped.
 
 /** Reads are made in windows of this size, so a tail of small records costs few reads. */
 const WINDOW_BYTES = 256 * 1024;
@@ -102,6 +104,8 @@ export async function replay(ctx: ReplayContext, start: LogPosition, map: Extent
       const first = desc.readUInt32LE(0);
       if (first + head.blocks > map.blocks) break;
       const blocksAt = pos.offset + RECORD_HEAD_BYTES + head.sealedDescriptorBytes;
+      const data = await reader.get(pos.segment, blocksAt, sealedDataBytes(head.blocks));
+      if (data === undefined || !opens(ctx, data, dataAad(ctx.logId, pos.segment, blocksAt, first, head.blocks, head.generation, head.seq), head.generation)) break;
       pending.push({ type: RecordType.Data, first, count: head.blocks, segment: pos.segment, offset: blocksAt, generation: head.generation, seq: head.seq });
     } else if (head.type === RecordType.Zero) {
       const first = desc.readUInt32LE(0);
@@ -131,12 +135,22 @@ export async function replay(ctx: ReplayContext, start: LogPosition, map: Extent
   return committed;
 }
 
+function opens(ctx: ReplayContext, sealed: Buffer, aad: Buffer, generation: number): boolean {
+  try {
+    open(ctx.keys.data(generation), sealed, aad);
+    return true;
+  } catch (err) {
+    if (err instanceof AeadAuthError) return false;
+    throw err;
+  }
+}
+
 function apply(map: ExtentMap, p: Pending): void {
   if (p.type === RecordType.Zero) {
     for (let k = 0; k < p.count; k++) map.setZero(p.first + k);
     return;
   }
   for (let k = 0; k < p.count; k++) {
-    map.setData(p.first + k, { segment: p.segment, offset: p.offset + k * SEALED_BLOCK_BYTES, generation: p.generation, seq: p.seq });
+    map.setData(p.first + k, { segment: p.segment, offset: p.offset, index: k, blocks: p.count, generation: p.generation, seq: p.seq });
   }
 }

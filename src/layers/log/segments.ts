@@ -2,9 +2,16 @@ import { CorruptStickError } from "../../errors/errors.js";
 import type { LogFile, LogFiles } from "./files.js";
 import { SEGMENT_HEADER_USED, segmentFileName, segmentHeaderProblem } from "./format.js";
 
-/** The segment files, opened on first use; each header is checked once, when it is opened. */
+/**
+ * The segment files, opened on first use; each header is checked once, when it is opened.
+ * Once a sync fails, every sync fails with it: the kernel reports a write-back error to one
+ * fdatasync only and may have dropped the data, so a later or concurrent sync of the same
+ * file can succeed without having written it.
+ */
 export class SegmentFiles {
   private readonly handles = new Map<number, Promise<LogFile>>();
+  private readonly syncing = new Set<Promise<void>>();
+  private syncFailure: Error | undefined;
 
   constructor(
     private readonly files: LogFiles,
@@ -49,7 +56,26 @@ export class SegmentFiles {
   }
 
   async sync(segment: number): Promise<void> {
-    await (await this.file(segment)).sync();
+    const own = this.syncOnce(segment);
+    this.syncing.add(own);
+    try {
+      await own;
+    } finally {
+      this.syncing.delete(own);
+    }
+    // a sync running beside this one may be the one that took an error about this one's data
+    await Promise.all([...this.syncing].map((p) => p.catch(() => undefined)));
+    if (this.syncFailure !== undefined) throw this.syncFailure;
+  }
+
+  private async syncOnce(segment: number): Promise<void> {
+    if (this.syncFailure !== undefined) throw this.syncFailure;
+    try {
+      await (await this.file(segment)).sync();
+    } catch (err) {
+      this.syncFailure ??= err instanceof Error ? err : new Error(String(err));
+      throw err;
+    }
   }
 
   async closeAll(): Promise<void> {
