@@ -21,6 +21,7 @@ import { lineageIdFor, newStickSecrets, wipeSecrets } from "../../stick-layout/s
 import { maxRecordLength } from "../chunkstore/pack-reader.js";
 import { PackWriter } from "../chunkstore/pack-writer.js";
 import { makeLogOnStick } from "../layers/log-on-stick.js";
+import { writeStaticFiles } from "./stick-static.js";
 import { PACK_HEADER_BYTES } from "../../stick-layout/pack.js";
 import { sha256 } from "../crypto/hash.js";
 import type { SigningKeyPair } from "../crypto/signing.js";
@@ -279,6 +280,7 @@ async function writeStick(
     const userDiskSize = template?.size ?? o.userSize ?? DEFAULT_USER_SIZE;
     // the user log's files are made here, so that the first start on a slow stick does not write them
     await makeLogOnStick(join(o.out, STICK_FILES.userDir), secrets.userKey, userDiskSize, userDiskSize);
+    await writeStaticFiles(o.out);
     const header: StickHeader = {
       formatVersion: formatVersionFor(templateBytes !== undefined),
       sequence: 1,
