@@ -72,4 +72,6 @@ async function main(argv: string[]): Promise<number> {
   return EXIT.ok;
 }
 
-await runCli(() => main(process.argv));
+// not awaited at top level: the single executable runs this file as CommonJS, which has no
+// top-level await; runCli never rejects (it ends the process)
+void runCli(() => main(process.argv));

@@ -9,7 +9,8 @@ cd "$(dirname "$0")/.."
 # The NBD server's real clients and baselines: qemu-system-x86 (QEMU), libnbd-bin (nbdinfo,
 # nbdcopy), nbdkit, fio (its nbd engine).
 # busybox-static, xz-utils: the tiny Linux test guest (test/helpers/guest.ts).
-PACKAGES=(qemu-utils tar e2fsprogs time qemu-system-x86 libnbd-bin nbdkit fio busybox-static xz-utils)
+# osslsigncode: strips node.exe's Authenticode signature before the SEA blob goes in (npm run build:exe).
+PACKAGES=(qemu-utils tar e2fsprogs time qemu-system-x86 libnbd-bin nbdkit fio busybox-static xz-utils osslsigncode)
 
 need_node="20.19.0"
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then

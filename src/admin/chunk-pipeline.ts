@@ -1,4 +1,5 @@
-import { Worker } from "node:worker_threads";
+import type { Worker } from "node:worker_threads";
+import { spawnWorker } from "../util/spawn-worker.js";
 import { AEAD_OVERHEAD } from "../crypto/aead.js";
 import type { Batch, ChunkWorkerSetup } from "./chunk-worker.js";
 
@@ -33,7 +34,7 @@ export class ChunkPipeline {
       });
     }
     for (let i = 0; i < threads; i++) {
-      const worker = new Worker(new URL("./chunk-worker.js", import.meta.url), { workerData: setup });
+      const worker = spawnWorker(new URL("./chunk-worker.js", import.meta.url), setup);
       const slot = { worker, busy: 0 };
       worker.on("message", (b: Batch) => {
         slot.busy -= 1;

@@ -1,5 +1,6 @@
 import { availableParallelism } from "node:os";
-import { Worker } from "node:worker_threads";
+import type { Worker } from "node:worker_threads";
+import { spawnWorker } from "../util/spawn-worker.js";
 import type { ChunkLocation } from "../../stick-layout/chunk-index.js";
 import { ChunkInvalidError, CorruptStickError, StickvmError } from "../errors/errors.js";
 import type { ChunkJob, ChunkReaderSetup, ChunkResult } from "./chunk-reader-worker.js";
@@ -43,7 +44,7 @@ export class ChunkReaderPool {
     this.baseKey.set(baseKey);
     const setup: ChunkReaderSetup = { stickDir, chunkSize, baseKey: shared };
     for (let i = 0; i < threads; i++) {
-      const t: Thread = { worker: new Worker(new URL("./chunk-reader-worker.js", import.meta.url), { workerData: setup}), running: new Map() };
+      const t: Thread = { worker: spawnWorker(new URL("./chunk-reader-worker.js", import.meta.url), setup), running: new Map() };
       t.worker.on("message", (r: ChunkResult) => {
         this.finish(t, r);
       });

@@ -14,8 +14,10 @@ export interface Served {
   stop: () => Promise<number | null>;
 }
 
-export function serve(args: string[], env: Record<string, string> = {}): Promise<Served> {
-  const proc = spawn(process.execPath, [STICKVM, "serve", ...args], {
+/** `launcher` is the command that runs stickvm: the compiled script by default, or a single executable. */
+export function serve(args: string[], env: Record<string, string> = {}, launcher: readonly string[] = [process.execPath, STICKVM]): Promise<Served> {
+  const [command = process.execPath, ...before] = launcher;
+  const proc = spawn(command, [...before, "serve", ...args], {
     env: { ...process.env, STICKVM_PASSPHRASE: PASSPHRASE, ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
