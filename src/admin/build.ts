@@ -31,6 +31,7 @@ import type { DiskFormat } from "./image-format.js";
 import { openImage, type ImageSource } from "./image-source.js";
 import { readSigningKey } from "./signing-key.js";
 import { writeDisks, type ChunkCounts } from "./write-chunks.js";
+import { planHostBundle, writeBundle, type BundlePlan, type PlayerSpec } from "../player/bundle.js";
 
 export interface BuildOptions {
   image: string;
@@ -53,6 +54,8 @@ export interface BuildOptions {
   compressionLevel: number;
   packLimit: number;
   threads: number;
+  /** Players to put on the stick (`--player linux-x64=host`), FORMAT.md §22. */
+  players?: PlayerSpec[];
   /** Where to write the recovery key (a new file, readable by its owner only); else it is only returned. */
   recoveryKeyFile?: string;
   onProgress?: (bytesDone: number, bytesTotal: number) => void;
@@ -77,6 +80,8 @@ export interface BuildResult {
   userDiskSize: number;
   /** The user template's chunks (stored ones that the base already held count as duplicates). */
   userTemplate?: { imageBytes: number; chunks: ChunkCounts };
+  /** The players written, with their files' total size. */
+  players: { target: string; files: number; bytes: number }[];
   /** Sealed chunk bytes written to packs. */
   storedBytes: number;
   packs: number;
@@ -171,12 +176,13 @@ export async function buildStick(o: BuildOptions): Promise<BuildResult> {
   const signing = await readSigningKey(o.signingKey);
   try {
     const policy = await readPolicy(o.policy);
+    const players = await planPlayers(o.players ?? []);
     const base = await openDisk(o.image, o.format, "image", o.chunkSize);
     try {
       const template = o.userImage === undefined ? undefined : await openUserTemplate(o.userImage, o.userImageFormat, o.userSize, o.chunkSize);
       try {
         const created = await prepareOutput(o.out);
-        return await writeStick(o, { base, template }, signing, policy, created);
+        return await writeStick(o, { base, template }, signing, { policy, players }, created);
       } finally {
         await template?.close();
       }
@@ -186,6 +192,15 @@ export async function buildStick(o: BuildOptions): Promise<BuildResult> {
   } finally {
     signing.seed.fill(0);
   }
+}
+
+/** Finds every file of every player before anything is written, so a missing library fails the build at once. */
+async function planPlayers(specs: PlayerSpec[]): Promise<BundlePlan[]> {
+  const targets = new Set(specs.map((s) => s.target));
+  if (targets.size !== specs.length) throw new UsageError("--player names one target twice");
+  const plans = [];
+  for (const spec of specs) plans.push(await planHostBundle(spec));
+  return plans;
 }
 
 /** Opens a disk image and checks that a manifest can describe it. */
@@ -215,9 +230,10 @@ async function writeStick(
   o: BuildOptions,
   images: { base: ImageSource; template: ImageSource | undefined },
   signing: SigningKeyPair,
-  policy: Buffer | undefined,
+  extras: { policy: Buffer | undefined; players: BundlePlan[] },
   created: boolean,
 ): Promise<BuildResult> {
+  const { policy } = extras;
   const lineageId = lineageIdFor(signing.publicKey, o.lineage);
   const secrets = newStickSecrets(signing.seed, lineageId);
   let wroteRecoveryFile = false;
@@ -262,6 +278,11 @@ async function writeStick(
     const templateBytes = template && user && encodeSignedManifest(manifestFor(USER_TEMPLATE_BASE_VERSION, template.size, user.entries), signing);
     if (templateBytes) await writeNewFileDurably(join(o.out, STICK_FILES.userTemplate), templateBytes);
     if (policy) await writeNewFileDurably(join(o.out, STICK_FILES.policy), policy);
+    const players = [];
+    for (const plan of extras.players) {
+      const m = await writeBundle(plan, o.out);
+      players.push({ target: m.target, files: m.files.length, bytes: m.files.reduce((n, f) => n + f.size, 0) });
+    }
 
     const recoveryKey = randomBytes(RECOVERY_KEY_BYTES);
     const slots = [
@@ -309,6 +330,7 @@ async function writeStick(
       chunks: base.counts,
       userDiskSize,
       ...(template && user ? { userTemplate: { imageBytes: template.size, chunks: user.counts } } : {}),
+      players,
       storedBytes: packs.storedBytes,
       packs: packs.packCount,
     };
