@@ -25,7 +25,8 @@ import { PACK_HEADER_BYTES } from "../../stick-layout/pack.js";
 import { sha256 } from "../crypto/hash.js";
 import type { SigningKeyPair } from "../crypto/signing.js";
 import { ARGON2_DEFAULT, argon2ParamsProblem, type Argon2Params } from "../crypto/kdf.js";
-import { fileError, InterruptedError, StickvmError, UsageError } from "../errors/errors.js";
+import { CorruptStickError, fileError, InterruptedError, StickvmError, UsageError } from "../errors/errors.js";
+import { playerPolicy } from "../policy/player-policy.js";
 import { syncFolder, writeNewFileDurably } from "../util/durable-file.js";
 import type { DiskFormat } from "./image-format.js";
 import { openImage, type ImageSource } from "./image-source.js";
@@ -162,6 +163,12 @@ async function readPolicy(path: string | undefined): Promise<Buffer | undefined>
     throw new UsageError(`policy ${path} is not valid JSON: ${err instanceof Error ? err.message : String(err)}`);
   }
   if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) throw new UsageError(`policy ${path} must be a JSON object`);
+  try {
+    playerPolicy(buf); // a value the launcher would refuse is the admin's to fix, now
+  } catch (err) {
+    if (err instanceof CorruptStickError) throw new UsageError(`policy ${path}: ${err.message.replace(/^policy\.json: /, "")}`);
+    throw err;
+  }
   return buf;
 }
 
