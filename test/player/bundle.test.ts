@@ -5,6 +5,7 @@ import { spawn } from "node:child_process";
 import { chmod, readdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
+import { askPlayer } from "../../src/host/player-probe.js";
 import { findPlayer } from "../../src/player/find-player.js";
 import { parseLdd, parsePlayerSpec } from "../../src/player/bundle.js";
 import { parsePlayerManifest } from "../../src/player/player-manifest.js";
@@ -56,6 +57,9 @@ test("the bundled player starts through its own loader and maps no library from 
   assert.ok(m.files.some((f) => f.path === "firmware/seabios/bios-256k.bin"));
   assert.ok(m.files.some((f) => /^modules\/accel-tcg-x86_64\.so$/.test(f.path)));
   assert.deepEqual(await probeCapabilities(player), { sandbox: true });
+  const ask = askPlayer((args) => playerCommand(player, args, {}));
+  assert.equal(await ask("tcg"), true, "the bundled player starts with TCG (a module) through its loader");
+  assert.equal(await ask("whpx"), false, "and not with an accelerator a Linux build lacks");
 
   const cmd = playerCommand(player, ["-machine", "none", "-accel", "tcg", "-nodefaults", "-display", "none", "-sandbox", "on", "-qmp", "stdio"], { LD_LIBRARY_PATH: "/usr/lib", HOME: "/nowhere" });
   assert.deepEqual(Object.keys(cmd.env).sort(), ["HOME", "QEMU_MODULE_DIR"]);
