@@ -48,6 +48,8 @@ export interface BundlePlan {
   target: PlayerTarget;
   qemuVersion: string;
   copies: Copy[];
+  /** The loader's copy, relative to the player's folder. */
+  loader: string;
   firmwareDirs: string[];
 }
 
@@ -71,9 +73,10 @@ export async function planHostBundle(spec: PlayerSpec, o: HostBundleOptions = {}
     loader ??= found.loader;
   }
   if (loader === undefined) throw new StickvmError("MISSING_TOOL", `ldd names no dynamic loader for ${qemu}: a static QEMU needs no bundling of libraries, but this build does not handle one`);
+  const loaderCopy = `${LOADER_DIR}/${basename(loader)}`;
   const copies: Copy[] = [
     { from: qemu, to: "bin/qemu-system-x86_64", executable: true },
-    { from: loader, to: `${LOADER_DIR}/${basename(loader)}`, executable: true },
+    { from: loader, to: loaderCopy, executable: true },
     ...[...libraries].map(([name, from]) => ({ from, to: `${LOADER_DIR}/${name}`, executable: false })),
     ...modules.map((from) => ({ from, to: `modules/${basename(from)}`, executable: false })),
   ];
@@ -84,7 +87,7 @@ export async function planHostBundle(spec: PlayerSpec, o: HostBundleOptions = {}
     firmwareDirs.push(to);
     for (const file of await filesUnder(dir)) copies.push({ from: join(dir, file), to: `${to}/${file}`, executable: false });
   }
-  return { target: spec.target, qemuVersion: version.stdout.split("\n")[0] ?? "", copies, firmwareDirs };
+  return { target: spec.target, qemuVersion: version.stdout.split("\n")[0] ?? "", copies, loader: loaderCopy, firmwareDirs };
 }
 
 /** Writes `players/<target>/` into the stick: every file created new and synced, player.json last. */
@@ -106,13 +109,11 @@ export async function writeBundle(plan: BundlePlan, stickDir: string): Promise<P
     await writeNewFileDurably(to, data, c.executable ? 0o755 : 0o644);
     files.push({ path: c.to, size: data.length, sha256: createHash("sha256").update(data).digest("hex") });
   }
-  const loader = plan.copies.find((c) => c.to.startsWith(`${LOADER_DIR}/ld-`))?.to;
-  if (loader === undefined) throw new Error("a bundle plan without its loader");
   const manifest: PlayerManifest = {
     version: PLAYER_MANIFEST_VERSION,
     target: plan.target,
     qemuVersion: plan.qemuVersion,
-    loader,
+    loader: plan.loader,
     libraryDir: LOADER_DIR,
     binary: "bin/qemu-system-x86_64",
     moduleDir: "modules",
