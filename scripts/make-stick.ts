@@ -10,6 +10,7 @@ import { formatVerifyReport, verifyStick } from "../src/admin/verify.js";
 import { EXIT } from "../src/cli/exit-codes.js";
 import { getPassphrase } from "../src/cli/passphrase.js";
 import { parseSize } from "../src/util/parse-size.js";
+import { parsePlayerSpec } from "../src/player/bundle.js";
 import { progressBar } from "../src/cli/progress.js";
 import { readUnlock } from "../src/cli/unlock-options.js";
 import { runCli } from "../src/cli/run-cli.js";
@@ -54,13 +55,14 @@ async function main(argv: string[]): Promise<number> {
     .addOption(new Option("--user-image-format <format>", "user image format (default: detected)").choices(DISK_FORMATS))
     .option("--local-size <size>", "size of the local scratch disk", "2G")
     .option("--policy <file>", "policy.json to carry on the stick")
+    .option("--player <target=source>", "put a player on the stick; so far only linux-x64=host (this machine's QEMU with its libraries, loader, modules and firmware)", (v: string, prev: string[] | undefined) => [...(prev ?? []), v])
     .option("--lineage <name>", "image lineage: sticks of one lineage share base keys and updates", BUILD_DEFAULTS.lineage)
     .option("--compression-level <n>", "zlib level 1 (fastest) to 9 (smallest)", intOption, BUILD_DEFAULTS.compressionLevel)
     .option("--threads <n>", "worker threads", intOption, Math.max(1, Math.min(availableParallelism(), 8)))
     .option("--pack-size <size>", "largest pack file", "512M")
     .option("--kdf-memory <KiB>", "argon2id memory in KiB", intOption, BUILD_DEFAULTS.kdf.memoryKiB)
     .option("--kdf-passes <n>", "argon2id passes", intOption, BUILD_DEFAULTS.kdf.passes)
-    .action(async (o: Record<string, string | number | undefined>) => {
+    .action(async (o: Record<string, string | number | string[] | undefined>) => {
       const passphrase = await getPassphrase({ passphraseFile: o.passphraseFile as string | undefined, confirm: true });
       const stop = abortOnStopSignals("\ninterrupted: stopping the build");
       const bar = progressBar("building", "bytes");
@@ -77,6 +79,7 @@ async function main(argv: string[]): Promise<number> {
           ...(o.userImageFormat !== undefined ? { userImageFormat: o.userImageFormat as DiskFormat } : {}),
           localSize: parseSize(String(o.localSize), "local size"),
           ...(o.policy !== undefined ? { policy: o.policy as string } : {}),
+          ...(o.player !== undefined ? { players: (o.player as string[]).map(parsePlayerSpec) } : {}),
           lineage: o.lineage as string,
           kdf: { memoryKiB: o.kdfMemory as number, passes: o.kdfPasses as number, parallelism: 1 },
           compressionLevel: o.compressionLevel as number,
@@ -96,6 +99,7 @@ async function main(argv: string[]): Promise<number> {
           const u = r.userTemplate.chunks;
           console.log(`user template ${r.userTemplate.imageBytes} bytes: ${u.total} chunks (${u.zero} zero, ${u.duplicate} duplicate, ${u.unique} stored)`);
         }
+        for (const p of r.players) console.log(`player ${p.target}: ${p.files} files, ${p.bytes} bytes`);
         console.log(`user disk ${r.userDiskSize} bytes, starting as ${r.userTemplate === undefined ? "zeros" : "the user template"}`);
         if (o.recoveryKeyFile !== undefined) console.log(`recovery key written to ${o.recoveryKeyFile as string}`);
         else console.log(`recovery key (shown once; store it apart from the stick):\n  ${r.recoveryKey}`);

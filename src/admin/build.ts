@@ -26,12 +26,14 @@ import { PACK_HEADER_BYTES } from "../../stick-layout/pack.js";
 import { sha256 } from "../crypto/hash.js";
 import type { SigningKeyPair } from "../crypto/signing.js";
 import { ARGON2_DEFAULT, argon2ParamsProblem, type Argon2Params } from "../crypto/kdf.js";
-import { fileError, InterruptedError, StickvmError, UsageError } from "../errors/errors.js";
+import { CorruptStickError, fileError, InterruptedError, StickvmError, UsageError } from "../errors/errors.js";
+import { playerPolicy } from "../policy/player-policy.js";
 import { syncFolder, writeNewFileDurably } from "../util/durable-file.js";
 import type { DiskFormat } from "./image-format.js";
 import { openImage, type ImageSource } from "./image-source.js";
 import { readSigningKey } from "./signing-key.js";
 import { writeDisks, type ChunkCounts } from "./write-chunks.js";
+import { planHostBundle, writeBundle, type BundlePlan, type PlayerSpec } from "../player/bundle.js";
 
 export interface BuildOptions {
   image: string;
@@ -54,6 +56,8 @@ export interface BuildOptions {
   compressionLevel: number;
   packLimit: number;
   threads: number;
+  /** Players to put on the stick (`--player linux-x64=host`), FORMAT.md §22. */
+  players?: PlayerSpec[];
   /** Where to write the recovery key (a new file, readable by its owner only); else it is only returned. */
   recoveryKeyFile?: string;
   onProgress?: (bytesDone: number, bytesTotal: number) => void;
@@ -78,6 +82,8 @@ export interface BuildResult {
   userDiskSize: number;
   /** The user template's chunks (stored ones that the base already held count as duplicates). */
   userTemplate?: { imageBytes: number; chunks: ChunkCounts };
+  /** The players written, with their files' total size. */
+  players: { target: string; files: number; bytes: number }[];
   /** Sealed chunk bytes written to packs. */
   storedBytes: number;
   packs: number;
@@ -158,6 +164,12 @@ async function readPolicy(path: string | undefined): Promise<Buffer | undefined>
     throw new UsageError(`policy ${path} is not valid JSON: ${err instanceof Error ? err.message : String(err)}`);
   }
   if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) throw new UsageError(`policy ${path} must be a JSON object`);
+  try {
+    playerPolicy(buf); // a value the launcher would refuse is the admin's to fix, now
+  } catch (err) {
+    if (err instanceof CorruptStickError) throw new UsageError(`policy ${path}: ${err.message.replace(/^policy\.json: /, "")}`);
+    throw err;
+  }
   return buf;
 }
 
@@ -172,12 +184,13 @@ export async function buildStick(o: BuildOptions): Promise<BuildResult> {
   const signing = await readSigningKey(o.signingKey);
   try {
     const policy = await readPolicy(o.policy);
+    const players = await planPlayers(o.players ?? []);
     const base = await openDisk(o.image, o.format, "image", o.chunkSize);
     try {
       const template = o.userImage === undefined ? undefined : await openUserTemplate(o.userImage, o.userImageFormat, o.userSize, o.chunkSize);
       try {
         const created = await prepareOutput(o.out);
-        return await writeStick(o, { base, template }, signing, policy, created);
+        return await writeStick(o, { base, template }, signing, { policy, players }, created);
       } finally {
         await template?.close();
       }
@@ -187,6 +200,15 @@ export async function buildStick(o: BuildOptions): Promise<BuildResult> {
   } finally {
     signing.seed.fill(0);
   }
+}
+
+/** Finds every file of every player before anything is written, so a missing library fails the build at once. */
+async function planPlayers(specs: PlayerSpec[]): Promise<BundlePlan[]> {
+  const targets = new Set(specs.map((s) => s.target));
+  if (targets.size !== specs.length) throw new UsageError("--player names one target twice");
+  const plans = [];
+  for (const spec of specs) plans.push(await planHostBundle(spec));
+  return plans;
 }
 
 /** Opens a disk image and checks that a manifest can describe it. */
@@ -216,9 +238,10 @@ async function writeStick(
   o: BuildOptions,
   images: { base: ImageSource; template: ImageSource | undefined },
   signing: SigningKeyPair,
-  policy: Buffer | undefined,
+  extras: { policy: Buffer | undefined; players: BundlePlan[] },
   created: boolean,
 ): Promise<BuildResult> {
+  const { policy } = extras;
   const lineageId = lineageIdFor(signing.publicKey, o.lineage);
   const secrets = newStickSecrets(signing.seed, lineageId);
   let wroteRecoveryFile = false;
@@ -263,6 +286,11 @@ async function writeStick(
     const templateBytes = template && user && encodeSignedManifest(manifestFor(USER_TEMPLATE_BASE_VERSION, template.size, user.entries), signing);
     if (templateBytes) await writeNewFileDurably(join(o.out, STICK_FILES.userTemplate), templateBytes);
     if (policy) await writeNewFileDurably(join(o.out, STICK_FILES.policy), policy);
+    const players = [];
+    for (const plan of extras.players) {
+      const m = await writeBundle(plan, o.out);
+      players.push({ target: m.target, files: m.files.length, bytes: m.files.reduce((n, f) => n + f.size, 0) });
+    }
 
     const recoveryKey = randomBytes(RECOVERY_KEY_BYTES);
     const slots = [
@@ -311,6 +339,7 @@ async function writeStick(
       chunks: base.counts,
       userDiskSize,
       ...(template && user ? { userTemplate: { imageBytes: template.size, chunks: user.counts } } : {}),
+      players,
       storedBytes: packs.storedBytes,
       packs: packs.packCount,
     };

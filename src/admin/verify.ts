@@ -18,6 +18,7 @@ import {
   type Unlock,
 } from "../chunkstore/stick-files.js";
 import { CorruptStickError, StickvmError } from "../errors/errors.js";
+import { stickPlayers, verifyPlayer } from "../player/verify-player.js";
 
 /** The disks a stick's manifests describe. */
 export type DiskName = "base" | "user template";
@@ -82,6 +83,12 @@ export async function verifyStick(dir: string, how: Unlock, onProgress?: (done: 
       await loadPolicyBytes(dir, header);
       return true;
     });
+    for (const target of await stickPlayers(dir)) {
+      await step(`player ${target} files (damage only: players are not signed, FORMAT.md §22.3)`, async () => {
+        await verifyPlayer(dir, target);
+        return true;
+      });
+    }
     const manifest = await step("manifest signature", () => loadManifest(dir, header));
     const disks: [DiskName, Manifest][] = manifest === undefined ? [] : [["base", manifest]];
     let templateFailed = false;

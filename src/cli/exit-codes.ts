@@ -34,12 +34,14 @@ export function exitCodeFor(code: ErrorCode): number {
     case "NO_SPACE":
       return EXIT.noSpace;
     case "MISSING_TOOL":
+    case "NO_PLAYER":
       return EXIT.missingTool;
     case "INTERRUPTED":
       return EXIT.interrupted;
     case "IO":
     case "READ_ONLY":
     case "OUT_OF_RANGE":
+    case "HOST_TOO_SMALL":
       return EXIT.failure;
   }
 }

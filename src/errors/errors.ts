@@ -17,6 +17,8 @@ export type ErrorCode =
   | "INTERRUPTED"
   | "READ_ONLY"
   | "OUT_OF_RANGE"
+  | "NO_PLAYER"
+  | "HOST_TOO_SMALL"
   | "IO";
 
 export class StickvmError extends Error {
@@ -121,6 +123,20 @@ export class OutOfRangeError extends StickvmError {
 export class InterruptedError extends StickvmError {
   constructor(message: string) {
     super("INTERRUPTED", message);
+  }
+}
+
+/** No QEMU to run the guest with: the message names what is missing (the stick's player, the host's QEMU, or the policy's leave to use it). */
+export class NoPlayerError extends StickvmError {
+  constructor(message: string) {
+    super("NO_PLAYER", message);
+  }
+}
+
+/** The host cannot give the guest what it needs at the least (memory). */
+export class HostTooSmallError extends StickvmError {
+  constructor(message: string) {
+    super("HOST_TOO_SMALL", message);
   }
 }
 

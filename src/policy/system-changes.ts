@@ -1,5 +1,6 @@
 import { CorruptStickError, UsageError } from "../errors/errors.js";
 import { parseSize } from "../util/parse-size.js";
+import { parsePolicyJson } from "./policy-json.js";
 
 /**
  * What the policy says about writes to the system disk (DESIGN section 1). Only these two
@@ -15,13 +16,7 @@ export const DEFAULT_PERSISTENT_SHARE = 0.25;
 
 export function systemChangesPolicy(policyBytes: Buffer | undefined, systemDiskSize: number): SystemChanges {
   if (policyBytes === undefined) return { mode: "volatile" };
-  let policy: unknown;
-  try {
-    policy = JSON.parse(policyBytes.toString("utf8"));
-  } catch {
-    throw new CorruptStickError("policy.json is not valid JSON");
-  }
-  const { systemChanges, systemChangesSize } = policy as { systemChanges?: unknown; systemChangesSize?: unknown };
+  const { systemChanges, systemChangesSize } = parsePolicyJson(policyBytes);
   if (systemChanges === undefined || systemChanges === "volatile") return { mode: "volatile" };
   if (systemChanges !== "persistent") throw new CorruptStickError(`policy.json: systemChanges must be "volatile" or "persistent", not ${JSON.stringify(systemChanges)}`);
   let capacity = Math.ceil((systemDiskSize * DEFAULT_PERSISTENT_SHARE) / 512) * 512;

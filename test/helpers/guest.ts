@@ -218,6 +218,13 @@ export interface BootOptions extends TestGuest {
   /** A shell script for busybox sh; disks are at guestDiskPath(serial). */
   script: string;
   timeoutMs: number;
+  /**
+   * Starts QEMU some other way (a stick's player, stickvm's own argv): given the kernel command
+   * line, the whole command, which must boot `kernel` and `initrd` with it, attach the disks by
+   * their serials, put the serial console on stdout and exit at the guest's power-off
+   * (-no-reboot). By default the helper's own argv with the disks' NBD URIs.
+   */
+  launch?: (append: string) => { command: string; args: string[]; env: Record<string, string> };
 }
 
 export interface BootResult {
@@ -266,7 +273,10 @@ export async function bootGuest(o: BootOptions): Promise<BootResult> {
       "-device", `virtio-blk-pci,drive=d${i},serial=${d.serial}`,
     ]),
   ];
-  const qemu = spawn("qemu-system-x86_64", args, { stdio: ["ignore", "pipe", "pipe"] });
+  const launched = o.launch?.(append);
+  const qemu = launched === undefined
+    ? spawn("qemu-system-x86_64", args, { stdio: ["ignore", "pipe", "pipe"] })
+    : spawn(launched.command, launched.args, { env: launched.env, stdio: ["ignore", "pipe", "pipe"] });
   const stdout: Buffer[] = [];
   const stderr: Buffer[] = [];
   qemu.stdout.on("data", (b: Buffer) => stdout.push(b));
