@@ -6,11 +6,12 @@ import { Command } from "commander";
 import { EXIT } from "../src/cli/exit-codes.js";
 import { readUnlock } from "../src/cli/unlock-options.js";
 import { runCli } from "../src/cli/run-cli.js";
-import { abortOnStopSignals } from "../src/cli/stop-signals.js";
+import { abortOnStopSignals, onStopSignals } from "../src/cli/stop-signals.js";
 import { UsageError } from "../src/errors/errors.js";
 import { detectHost } from "../src/host/detect-host.js";
 import { formatHost } from "../src/host/format-host.js";
 import { askPlayer } from "../src/host/player-probe.js";
+import { runStick } from "../src/run/run-stick.js";
 import { serveStick } from "../src/serve/serve-stick.js";
 
 /** `--stick` defaults to the folder that holds the executable (DESIGN section 4). */
@@ -22,8 +23,44 @@ function port(text: string): number {
   return n;
 }
 
+function seconds(text: string): number {
+  const n = Number(text);
+  if (!Number.isFinite(n) || n <= 0) throw new UsageError(`--powerdown-timeout ${text} is not a positive number of seconds`);
+  return n;
+}
+
 async function main(argv: string[]): Promise<number> {
   const program = new Command("stickvm").description("Run the managed desktop on this stick").version("0.1.0").exitOverride();
+  let exitCode: number = EXIT.ok;
+
+  program
+    .command("run")
+    .description("unlock the stick and boot its desktop; Ctrl-C asks the guest to power off")
+    .option("--stick <stick>", "stick folder", DEFAULT_STICK)
+    .option("--headless", "no window: the guest's serial console on this terminal")
+    .option("--powerdown-timeout <seconds>", "how long the guest has to power off after Ctrl-C or SIGTERM", seconds, 60)
+    .option("--passphrase-file <file>", "read the passphrase from this file (else $STICKVM_PASSPHRASE, else ask)")
+    .option("--recovery-key-file <file>", "unlock with the recovery key in this file instead")
+    .action(async (o: { stick: string; headless?: boolean; powerdownTimeout: number; passphraseFile?: string; recoveryKeyFile?: string }) => {
+      const status = (message: string): void => {
+        process.stderr.write(`stickvm: ${message}\n`);
+      };
+      const outcome = await runStick({
+        stick: o.stick,
+        unlock: await readUnlock(o),
+        headless: o.headless === true,
+        powerdownTimeoutMs: o.powerdownTimeout * 1000,
+        terminal: { input: process.stdin, output: process.stdout },
+        stopRequests: onStopSignals,
+        onStatus: status,
+        onWarning: (message) => {
+          process.stderr.write(`warning: ${message}\n`);
+        },
+      });
+      if (outcome.stoppedBy === "guest") status("the guest powered off");
+      else status(outcome.guestPoweredOff ? "stopped: the guest powered off" : "stopped: the guest did not power off in time, so its unflushed writes are lost");
+      exitCode = outcome.stoppedBy === "guest" ? EXIT.ok : EXIT.interrupted;
+    });
 
   program
     .command("serve")
@@ -69,7 +106,7 @@ async function main(argv: string[]): Promise<number> {
     });
 
   await program.parseAsync(argv);
-  return EXIT.ok;
+  return exitCode;
 }
 
 // not awaited at top level: the single executable runs this file as CommonJS, which has no

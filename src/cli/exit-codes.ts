@@ -11,6 +11,7 @@ export const EXIT = {
   noSpace: 6,
   missingTool: 7,
   newerFormat: 8,
+  playerFailed: 9,
   interrupted: 130,
 } as const;
 
@@ -36,6 +37,8 @@ export function exitCodeFor(code: ErrorCode): number {
     case "MISSING_TOOL":
     case "NO_PLAYER":
       return EXIT.missingTool;
+    case "PLAYER_FAILED":
+      return EXIT.playerFailed;
     case "INTERRUPTED":
       return EXIT.interrupted;
     case "IO":

@@ -18,3 +18,15 @@ export function abortOnStopSignals(message: string): { signal: AbortSignal; disp
     },
   };
 }
+
+/**
+ * Calls `listener` on every SIGINT, SIGTERM and SIGHUP (a closed terminal) until disposed, so a
+ * command with more than one step of stopping (ask, then insist) never dies of a second signal.
+ */
+export function onStopSignals(listener: () => void): () => void {
+  const signals = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
+  for (const s of signals) process.on(s, listener);
+  return () => {
+    for (const s of signals) process.off(s, listener);
+  };
+}

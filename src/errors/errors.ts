@@ -19,6 +19,7 @@ export type ErrorCode =
   | "OUT_OF_RANGE"
   | "NO_PLAYER"
   | "HOST_TOO_SMALL"
+  | "PLAYER_FAILED"
   | "IO";
 
 export class StickvmError extends Error {
@@ -137,6 +138,13 @@ export class NoPlayerError extends StickvmError {
 export class HostTooSmallError extends StickvmError {
   constructor(message: string) {
     super("HOST_TOO_SMALL", message);
+  }
+}
+
+/** The player (QEMU) would not start, or ended without the guest powering off: crashed, killed, or stopped from outside. */
+export class PlayerFailedError extends StickvmError {
+  constructor(message: string) {
+    super("PLAYER_FAILED", message);
   }
 }
 

@@ -4,8 +4,12 @@ import { delimiter, join } from "node:path";
 import { CorruptStickError, fileError, NoPlayerError } from "../errors/errors.js";
 import { parsePlayerManifest, PLAYER_MANIFEST, PLAYERS_DIR, type PlayerManifest } from "./player-manifest.js";
 
-/** A player to start: the stick's own (started through its loader), or a QEMU found on the host's PATH. */
-export type Player = { kind: "stick"; dir: string; manifest: PlayerManifest } | { kind: "host"; binary: string };
+/**
+ * A player to start: the stick's own (started through its loader), or a QEMU found on the host's
+ * PATH. `execDir` holds a copy of the stick player's loader, libraries, binary and modules where
+ * the stick's own cannot be executed (a noexec mount); firmware is always read from `dir`.
+ */
+export type Player = { kind: "stick"; dir: string; manifest: PlayerManifest; execDir?: string } | { kind: "host"; binary: string };
 
 export interface FindPlayerOptions {
   stick: string;

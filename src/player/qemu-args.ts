@@ -29,7 +29,7 @@ export interface QemuArgsInput {
   capabilities: { sandbox: boolean };
   /** Absent: boot from the system disk. */
   boot?: BootFiles;
-  /** "none" runs headless (tests, a guest reached over the network); "window" opens QEMU's default display. */
+  /** "none" runs headless with the guest's first serial port on QEMU's stdin and stdout; "window" opens QEMU's default display. */
   display: "none" | "window";
 }
 
@@ -71,7 +71,7 @@ export function qemuArgs(o: QemuArgsInput): string[] {
   // a controller that host USB devices are attached to through QMP while the guest runs; without leave, none
   if (o.policy.usbPassthrough) args.push("-device", "qemu-xhci,id=passthrough");
   if (o.display === "window") args.push("-device", "virtio-vga", "-device", "qemu-xhci,id=input", "-device", "usb-tablet,bus=input.0", "-display", "default");
-  else args.push("-display", "none");
+  else args.push("-display", "none", "-serial", "stdio");
   args.push("-qmp", `unix:${q(o.qmpSocket)},server=on,wait=off`);
   return args;
 }

@@ -28,10 +28,11 @@ export function playerCommand(player: Player, qemuArgs: string[], hostEnv: NodeJ
   if (player.kind === "host") return { command: player.binary, args: qemuArgs, env };
   const m = player.manifest;
   const at = (p: string): string => join(player.dir, ...p.split("/"));
-  env.QEMU_MODULE_DIR = at(m.moduleDir);
+  const exec = (p: string): string => join(player.execDir ?? player.dir, ...p.split("/"));
+  env.QEMU_MODULE_DIR = exec(m.moduleDir);
   return {
-    command: at(m.loader),
-    args: ["--library-path", at(m.libraryDir), at(m.binary), ...m.firmwareDirs.flatMap((d) => ["-L", at(d)]), ...qemuArgs],
+    command: exec(m.loader),
+    args: ["--library-path", exec(m.libraryDir), exec(m.binary), ...m.firmwareDirs.flatMap((d) => ["-L", at(d)]), ...qemuArgs],
     env,
   };
 }

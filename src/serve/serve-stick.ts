@@ -51,20 +51,30 @@ async function systemDevice(stick: OpenStick, sessionDir: string, warn: (message
   return openLogOnStick(join(stick.dir, systemChangesDir(stick.header.baseVersion)), key, base, changes.capacity);
 }
 
+/** A stick unlocked and served: what `stickvm serve` waits on, and what `stickvm run` starts the player against. */
+export interface ServeSession {
+  stick: OpenStick;
+  /** This session's folder on the host (under the OS temp folder), removed by close. */
+  sessionDir: string;
+  exports: ServeReady["exports"];
+  /** Stops the server, flushes and closes every layer, removes the session folder, releases the lock. */
+  close: () => Promise<void>;
+}
+
 /**
- * `stickvm serve`: lock and unlock the stick, serve `system` (volatile changes over the
- * base), `user` (the log on the stick, over the user template when the stick has one, else
- * over zeros) and `local` (host scratch) over NBD until the signal
- * aborts; then stop the server, flush and close every layer, and remove the session's host
- * folder. Scratch keys live only in this process, so what the folder held is unreadable
- * even before it is removed.
+ * Locks and unlocks the stick and serves `system` (volatile changes over the base), `user`
+ * (the log on the stick, over the user template when the stick has one, else over zeros) and
+ * `local` (host scratch) over NBD. Scratch keys live only in this process, so what the
+ * session folder holds is unreadable even before close removes it. On a failure part way,
+ * what was opened is closed again before the error is thrown.
  */
-export async function serveStick(o: ServeOptions): Promise<void> {
+export async function openServeSession(o: Omit<ServeOptions, "signal" | "onReady">): Promise<ServeSession> {
   const lock = await lockStick(o.stick);
   const closers: (() => Promise<unknown>)[] = [() => lock.release()];
   const closeAll = async (): Promise<void> => {
     const errors: unknown[] = [];
     for (const close of closers.reverse()) await close().catch((err: unknown) => errors.push(err));
+    closers.length = 0;
     if (errors.length > 0) throw errors[0];
   };
   try {
@@ -95,11 +105,27 @@ export async function serveStick(o: ServeOptions): Promise<void> {
       ...(warn ? { log: (level: "debug" | "warn", message: string) => { if (level === "warn") warn(message); } } : {}),
     });
     closers.push(() => server.close());
-    o.onReady?.({ exports: [...exports].map(([name, e]) => ({ name, size: e.device.size, uri: server.uri(name) })) });
-    if (!o.signal.aborted) await new Promise<void>((resolve) => { o.signal.addEventListener("abort", () => { resolve(); }, { once: true }); });
+    return {
+      stick,
+      sessionDir,
+      exports: [...exports].map(([name, e]) => ({ name, size: e.device.size, uri: server.uri(name) })),
+      close: closeAll,
+    };
   } catch (err) {
     await closeAll().catch(() => undefined);
     throw err;
   }
-  await closeAll();
+}
+
+/** `stickvm serve`: serves the stick's three disks until the signal aborts, then closes the session. */
+export async function serveStick(o: ServeOptions): Promise<void> {
+  const session = await openServeSession(o);
+  try {
+    o.onReady?.({ exports: session.exports });
+    if (!o.signal.aborted) await new Promise<void>((resolve) => { o.signal.addEventListener("abort", () => { resolve(); }, { once: true }); });
+  } catch (err) {
+    await session.close().catch(() => undefined);
+    throw err;
+  }
+  await session.close();
 }

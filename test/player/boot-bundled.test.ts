@@ -48,7 +48,7 @@ blockdev --getsize64 ${guestDiskPath(DISK_SERIALS.system)}`;
               boot: { ...guest, append },
               display: "none",
             }),
-            "-serial", "stdio", "-no-reboot",
+            "-no-reboot",
           ],
           {},
         ),

@@ -42,6 +42,8 @@ const cases: { name: string; change: Partial<QemuArgsInput>; option: string; wan
   { name: "QMP socket, commas doubled", change: { qmpSocket: "/tmp/a,b/qmp.sock" }, option: "-qmp", want: ["unix:/tmp/a,,b/qmp.sock,server=on,wait=off"] },
   { name: "headless", change: {}, option: "-display", want: ["none"] },
   { name: "window", change: { display: "window" }, option: "-display", want: ["default"] },
+  { name: "headless: the serial console on stdio", change: {}, option: "-serial", want: ["stdio"] },
+  { name: "window: no serial console", change: { display: "window" }, option: "-serial", want: [] },
 ];
 
 for (const c of cases) {

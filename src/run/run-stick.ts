@@ -1,0 +1,110 @@
+import { rm } from "node:fs/promises";
+import { join } from "node:path";
+import type { Unlock } from "../chunkstore/stick-files.js";
+import { InterruptedError } from "../errors/errors.js";
+import { detectHost, type HostReport } from "../host/detect-host.js";
+import { findPlayer, type Player } from "../player/find-player.js";
+import { probeCapabilities } from "../player/player-capabilities.js";
+import { qemuArgs } from "../player/qemu-args.js";
+import { playerCommand } from "../player/start-player.js";
+import { playerPolicy } from "../policy/player-policy.js";
+import { openServeSession } from "../serve/serve-stick.js";
+import type { Terminal } from "./guest-terminal.js";
+import { copyPlayerForExec } from "./player-exec-copy.js";
+import { runPlayerSession, type PlayerOutcome } from "./player-session.js";
+import { canExecuteIn, createRunFolder, runFolderCandidates } from "./run-folder.js";
+
+export interface RunOptions {
+  stick: string;
+  unlock: Unlock;
+  /** No window: the guest's serial console on the terminal. Also chosen when the host has no display. */
+  headless: boolean;
+  /** How long the guest has to power off after Ctrl-C or SIGTERM before QEMU is stopped. */
+  powerdownTimeoutMs: number;
+  terminal: Terminal;
+  stopRequests: (listener: () => void) => () => void;
+  onStatus: (message: string) => void;
+  onWarning: (message: string) => void;
+  env?: NodeJS.ProcessEnv;
+}
+
+/**
+ * `stickvm run`: describe the host, lock and unlock the stick (its manifest checked), serve
+ * its three disks on a Unix socket in the run folder, find and start the player with the
+ * argv the host and policy call for, and wait until the guest powers off or a stop request
+ * ends the session. Every path then flushes and closes the disks, stops the server, and
+ * removes the run and session folders. Nothing starts when a step before the player fails.
+ */
+export async function runStick(o: RunOptions): Promise<PlayerOutcome> {
+  const env = o.env ?? process.env;
+  const host = await detectHost({ stick: o.stick, requireStick: true, env });
+  let stopRequests = 0;
+  const unsubscribe = o.stopRequests(() => { stopRequests++; });
+  // a function, not a variable: the listener changes the count between awaits
+  const checkStop = (): void => {
+    if (stopRequests > 0) throw new InterruptedError("stopped before the guest started");
+  };
+  const runDir = await createRunFolder(runFolderCandidates(env, host.system.platform), mustCopyPlayer(host) ? canExecuteIn : undefined);
+  try {
+    o.onStatus("unlocking the stick");
+    const session = await openServeSession({ stick: o.stick, unlock: o.unlock, listen: { socket: join(runDir, "nbd.sock") }, onWarning: o.onWarning });
+    let outcome: PlayerOutcome;
+    try {
+      checkStop();
+      const policy = playerPolicy(session.stick.policyBytes);
+      const player = await runnablePlayer(
+        await findPlayer({ stick: o.stick, platform: host.system.platform, arch: host.system.arch, allowHostPlayer: policy.allowHostPlayer, ...(env.PATH === undefined ? {} : { path: env.PATH }) }),
+        host,
+        runDir,
+      );
+      const display = o.headless || !host.display.available ? "none" : "window";
+      if (display === "none" && !o.headless) o.onStatus(`no display (${host.display.how}): the guest's console is this terminal`);
+      const qmpSocket = join(runDir, "qmp.sock");
+      const args = qemuArgs({
+        host: { cpus: host.system.cpus, freeMemoryBytes: host.system.freeMemoryBytes, accelerators: host.accelerators },
+        policy,
+        nbdSocket: join(runDir, "nbd.sock"),
+        qmpSocket,
+        capabilities: await probeCapabilities(player),
+        display,
+      });
+      checkStop();
+      o.onStatus(`starting the guest (${describeAccelerator(host)}); Ctrl-C asks it to power off`);
+      unsubscribe();
+      outcome = await runPlayerSession({
+        command: playerCommand(player, args, env),
+        qmpSocket,
+        headless: display === "none",
+        terminal: o.terminal,
+        stopRequests: o.stopRequests,
+        powerdownTimeoutMs: o.powerdownTimeoutMs,
+        onStatus: o.onStatus,
+      });
+    } catch (err) {
+      await session.close().catch((closeErr: unknown) => { o.onWarning(`closing the session: ${(closeErr as Error).message}`); });
+      throw err;
+    }
+    o.onStatus("flushing the user disk and removing this session's files");
+    await session.close();
+    return outcome;
+  } finally {
+    unsubscribe();
+    await rm(runDir, { recursive: true, force: true });
+  }
+}
+
+/** A noexec or showexec stick cannot run its player's loader in place. */
+function mustCopyPlayer(host: HostReport): boolean {
+  const fs = host.stick.fileSystem;
+  return fs !== null && (fs.noexec || fs.showexec);
+}
+
+/** The stick's player where it can run: copied into the run folder when the stick cannot run it. */
+async function runnablePlayer(player: Player, host: HostReport, runDir: string): Promise<Player> {
+  return player.kind === "stick" && mustCopyPlayer(host) ? copyPlayerForExec(player, join(runDir, "player")) : player;
+}
+
+function describeAccelerator(host: HostReport): string {
+  const first = host.accelerators[0];
+  return first === undefined || first === "tcg" ? "software emulation: expect a slower guest" : `${first.toUpperCase()}, with software emulation as the fallback`;
+}
