@@ -78,6 +78,10 @@ export async function runStick(o: RunOptions): Promise<PlayerOutcome> {
         terminal: o.terminal,
         stopRequests: o.stopRequests,
         powerdownTimeoutMs: o.powerdownTimeoutMs,
+        onStarted: () => {
+          o.onStatus("the guest is running");
+          return Promise.resolve();
+        },
         onStatus: o.onStatus,
       });
     } catch (err) {
