@@ -56,6 +56,7 @@ async function main(argv: string[]): Promise<number> {
     .option("--local-size <size>", "size of the local scratch disk", "2G")
     .option("--policy <file>", "policy.json to carry on the stick")
     .option("--player <target=source>", "put a player on the stick; so far only linux-x64=host (this machine's QEMU with its libraries, loader, modules and firmware)", (v: string, prev: string[] | undefined) => [...(prev ?? []), v])
+    .option("--launchers <dir>", "copy the launcher executables in this folder (npm run build:exe writes them to dist/exe) to the stick")
     .option("--lineage <name>", "image lineage: sticks of one lineage share base keys and updates", BUILD_DEFAULTS.lineage)
     .option("--compression-level <n>", "zlib level 1 (fastest) to 9 (smallest)", intOption, BUILD_DEFAULTS.compressionLevel)
     .option("--threads <n>", "worker threads", intOption, Math.max(1, Math.min(availableParallelism(), 8)))
@@ -80,6 +81,7 @@ async function main(argv: string[]): Promise<number> {
           localSize: parseSize(String(o.localSize), "local size"),
           ...(o.policy !== undefined ? { policy: o.policy as string } : {}),
           ...(o.player !== undefined ? { players: (o.player as string[]).map(parsePlayerSpec) } : {}),
+          ...(o.launchers !== undefined ? { launchers: o.launchers as string } : {}),
           lineage: o.lineage as string,
           kdf: { memoryKiB: o.kdfMemory as number, passes: o.kdfPasses as number, parallelism: 1 },
           compressionLevel: o.compressionLevel as number,
@@ -100,6 +102,7 @@ async function main(argv: string[]): Promise<number> {
           console.log(`user template ${r.userTemplate.imageBytes} bytes: ${u.total} chunks (${u.zero} zero, ${u.duplicate} duplicate, ${u.unique} stored)`);
         }
         for (const p of r.players) console.log(`player ${p.target}: ${p.files} files, ${p.bytes} bytes`);
+        if (r.launchers.length > 0) console.log(`launchers: ${r.launchers.join(", ")}`);
         console.log(`user disk ${r.userDiskSize} bytes, starting as ${r.userTemplate === undefined ? "zeros" : "the user template"}`);
         if (o.recoveryKeyFile !== undefined) console.log(`recovery key written to ${o.recoveryKeyFile as string}`);
         else console.log(`recovery key (shown once; store it apart from the stick):\n  ${r.recoveryKey}`);

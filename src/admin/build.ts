@@ -21,6 +21,7 @@ import { lineageIdFor, newStickSecrets, wipeSecrets } from "../../stick-layout/s
 import { maxRecordLength } from "../chunkstore/pack-reader.js";
 import { PackWriter } from "../chunkstore/pack-writer.js";
 import { makeLogOnStick } from "../layers/log-on-stick.js";
+import { findLaunchers, writeLaunchers } from "./stick-launchers.js";
 import { writeStaticFiles } from "./stick-static.js";
 import { PACK_HEADER_BYTES } from "../../stick-layout/pack.js";
 import { sha256 } from "../crypto/hash.js";
@@ -58,6 +59,8 @@ export interface BuildOptions {
   threads: number;
   /** Players to put on the stick (`--player linux-x64=host`), FORMAT.md §22. */
   players?: PlayerSpec[];
+  /** A folder holding launcher executables (dist/exe from `npm run build:exe`) to copy to the stick's root. */
+  launchers?: string;
   /** Where to write the recovery key (a new file, readable by its owner only); else it is only returned. */
   recoveryKeyFile?: string;
   onProgress?: (bytesDone: number, bytesTotal: number) => void;
@@ -82,6 +85,8 @@ export interface BuildResult {
   userDiskSize: number;
   /** The user template's chunks (stored ones that the base already held count as duplicates). */
   userTemplate?: { imageBytes: number; chunks: ChunkCounts };
+  /** The launcher executables copied to the stick's root. */
+  launchers: string[];
   /** The players written, with their files' total size. */
   players: { target: string; files: number; bytes: number }[];
   /** Sealed chunk bytes written to packs. */
@@ -185,12 +190,13 @@ export async function buildStick(o: BuildOptions): Promise<BuildResult> {
   try {
     const policy = await readPolicy(o.policy);
     const players = await planPlayers(o.players ?? []);
+    const launchers = o.launchers === undefined ? [] : await findLaunchers(o.launchers);
     const base = await openDisk(o.image, o.format, "image", o.chunkSize);
     try {
       const template = o.userImage === undefined ? undefined : await openUserTemplate(o.userImage, o.userImageFormat, o.userSize, o.chunkSize);
       try {
         const created = await prepareOutput(o.out);
-        return await writeStick(o, { base, template }, signing, { policy, players }, created);
+        return await writeStick(o, { base, template }, signing, { policy, players, launchers }, created);
       } finally {
         await template?.close();
       }
@@ -238,7 +244,7 @@ async function writeStick(
   o: BuildOptions,
   images: { base: ImageSource; template: ImageSource | undefined },
   signing: SigningKeyPair,
-  extras: { policy: Buffer | undefined; players: BundlePlan[] },
+  extras: { policy: Buffer | undefined; players: BundlePlan[]; launchers: string[] },
   created: boolean,
 ): Promise<BuildResult> {
   const { policy } = extras;
@@ -309,6 +315,7 @@ async function writeStick(
     // the user log's files are made here, so that the first start on a slow stick does not write them
     await makeLogOnStick(join(o.out, STICK_FILES.userDir), secrets.userKey, userDiskSize, userDiskSize);
     await writeStaticFiles(o.out);
+    if (o.launchers !== undefined) await writeLaunchers(o.launchers, extras.launchers, o.out);
     const header: StickHeader = {
       formatVersion: formatVersionFor(templateBytes !== undefined),
       sequence: 1,
@@ -340,6 +347,7 @@ async function writeStick(
       userDiskSize,
       ...(template && user ? { userTemplate: { imageBytes: template.size, chunks: user.counts } } : {}),
       players,
+      launchers: extras.launchers,
       storedBytes: packs.storedBytes,
       packs: packs.packCount,
     };
