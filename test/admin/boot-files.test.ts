@@ -12,11 +12,12 @@ import { formatStickInfo, stickInfo } from "../../src/admin/info.js";
 import { formatVerifyReport, verifyStick } from "../../src/admin/verify.js";
 import { writeBootFiles } from "../../src/chunkstore/boot-files.js";
 import { openStick } from "../../src/chunkstore/open-stick.js";
+import { EXIT } from "../../src/cli/exit-codes.js";
 import { sha256 } from "../../src/crypto/hash.js";
 import { StickvmError } from "../../src/errors/errors.js";
 import { LayoutError } from "../../src/util/bytes.js";
 import { copyOf, exists, flipBit } from "../helpers/files.js";
-import { adminKey, fastBuild, PASSPHRASE, tempDir, writeImage } from "../helpers/sticks.js";
+import { adminKey, FAST_KDF_ARGS, fastBuild, makeStick, PASSPHRASE, tempDir, writeImage } from "../helpers/sticks.js";
 
 const CHUNK = 64 * 1024;
 const BOOT = manifestFileName(1).replace("manifest", "boot");
@@ -295,4 +296,35 @@ test("boot file problems are refused before anything is written", async (t) => {
     const built = await fastBuild({ image, out: s, signingKey: key, boot: { kernel, initrd, append: "é".repeat(1023) + "x" } });
     assert.equal(Buffer.byteLength(built.boot?.append ?? ""), 2047);
   });
+});
+
+test("the CLI: --boot-kernel and --boot-initrd come together, --boot-append needs them; info shows the boot files", async (t) => {
+  const dir = await tempDir(t);
+  const key = await adminKey(dir);
+  const { path: image } = await writeImage(dir, [{ random: CHUNK }]);
+  await writeFile(join(dir, "k"), randomBytes(5000));
+  await writeFile(join(dir, "i"), randomBytes(700));
+  const out = join(dir, "stick");
+  const base = ["build", "--image", image, "--signing-key", key, ...FAST_KDF_ARGS, "--out", out, "--recovery-key-file", join(dir, "rk.txt")];
+
+  for (const [args, message] of [
+    [["--boot-kernel", join(dir, "k")], /--boot-kernel was given without --boot-initrd: direct kernel boot needs both/],
+    [["--boot-initrd", join(dir, "i"), "--boot-append", "quiet"], /--boot-initrd was given without --boot-kernel/],
+    [["--boot-append", "quiet"], /--boot-append was given without --boot-kernel and --boot-initrd/],
+  ] as const) {
+    const r = makeStick([...base, ...args]);
+    assert.equal(r.status, EXIT.usage, r.stderr);
+    assert.match(r.stderr, message);
+    assert.equal(await exists(out), false);
+  }
+
+  const good = makeStick([...base, "--boot-kernel", join(dir, "k"), "--boot-initrd", join(dir, "i"), "--boot-append", "console=ttyS0 quiet"]);
+  assert.equal(good.status, 0, good.stderr);
+  assert.match(good.stdout, /boot kernel 5000 bytes: 1 chunks \(0 zero, 0 duplicate, 1 stored\)\nboot initrd 700 bytes: 1 chunks .*\nboot command line "console=ttyS0 quiet"/);
+  const info = makeStick(["info", "--stick", out, "--json"]);
+  assert.equal(info.status, 0, info.stderr);
+  const parsed = JSON.parse(info.stdout) as { formatVersion: number; boot?: { kernel: { size: number }; initrd: { size: number }; append: string } };
+  assert.equal(parsed.formatVersion, 3);
+  assert.deepEqual([parsed.boot?.kernel.size, parsed.boot?.initrd.size, parsed.boot?.append], [5000, 700, "console=ttyS0 quiet"]);
+  assert.match(makeStick(["info", "--stick", out]).stdout, /boot +kernel 5000 bytes \(1 chunks\), initrd 700 bytes \(1 chunks\), command line "console=ttyS0 quiet"/);
 });
