@@ -1,7 +1,7 @@
 import { ED25519_PUBLIC_BYTES, ED25519_SIGNATURE_BYTES, type SigningKeyPair } from "../src/crypto/signing.js";
 import { ByteReader, ByteWriter, LayoutError } from "../src/util/bytes.js";
-import { CHUNK_ID_BYTES, chunkSizeProblem, LINEAGE_ID_BYTES } from "./format.js";
-import { entryCountFor, signedFile, type Manifest, type Signed } from "./manifest.js";
+import { CHUNK_ID_BYTES, chunkSizeProblem } from "./format.js";
+import { entryCountFor, readSignedHead, signedFile, type Manifest, type Signed } from "./manifest.js";
 
 // The signed boot manifest (FORMAT.md §23.2): a kernel and an initrd for direct kernel boot,
 // cut into chunks like a disk, with their exact lengths and the kernel command line.
@@ -84,12 +84,7 @@ export function encodeSignedBootManifest(m: BootManifest, key: SigningKeyPair): 
 export function parseBootManifest(buf: Buffer): Signed<BootManifest> {
   const what = "boot manifest";
   const r = new ByteReader(buf, what);
-  r.expect(BOOT_MANIFEST_MAGIC);
-  const version = r.u16();
-  if (version !== BOOT_MANIFEST_VERSION) throw new LayoutError(`${what}: version ${version} is not supported`);
-  r.zeros(2);
-  const baseVersion = r.u32();
-  const lineageId = r.bytes(LINEAGE_ID_BYTES);
+  const { baseVersion, lineageId } = readSignedHead(r, BOOT_MANIFEST_MAGIC, BOOT_MANIFEST_VERSION, what);
   const chunkSize = r.u32();
   const appendLength = r.u32();
   const kernelSize = r.u64();

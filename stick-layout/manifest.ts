@@ -65,14 +65,18 @@ export interface Signed<T extends { signerPublicKey: Buffer }> {
 
 export type ParsedManifest = Signed<Manifest>;
 
+/** Bytes [0, 32) of a signed file of a base (a manifest, the boot manifest): magic, version, reserved, base version, lineage id. */
+export function readSignedHead(r: ByteReader, magic: Buffer, version: number, what: string): { baseVersion: number; lineageId: Buffer } {
+  r.expect(magic);
+  const got = r.u16();
+  if (got !== version) throw new LayoutError(`${what}: version ${got} is not supported`);
+  r.zeros(2);
+  return { baseVersion: r.u32(), lineageId: r.bytes(LINEAGE_ID_BYTES) };
+}
+
 export function parseManifest(buf: Buffer): ParsedManifest {
   const r = new ByteReader(buf, "base manifest");
-  r.expect(MANIFEST_MAGIC);
-  const version = r.u16();
-  if (version !== MANIFEST_VERSION) throw new LayoutError(`base manifest: version ${version} is not supported`);
-  r.zeros(2);
-  const baseVersion = r.u32();
-  const lineageId = r.bytes(LINEAGE_ID_BYTES);
+  const { baseVersion, lineageId } = readSignedHead(r, MANIFEST_MAGIC, MANIFEST_VERSION, "base manifest");
   const diskSize = r.u64();
   const chunkSize = r.u32();
   const count = r.u32();
