@@ -2,6 +2,7 @@
 // The admin CLI: commander wiring only; the work is done by the functions in src/admin/.
 import { availableParallelism } from "node:os";
 import { Command, Option } from "commander";
+import { bootOptionsFrom } from "../src/admin/boot-input.js";
 import { buildStick, BUILD_DEFAULTS } from "../src/admin/build.js";
 import { DISK_FORMATS, type DiskFormat } from "../src/admin/image-format.js";
 import { formatStickInfo, stickInfo } from "../src/admin/info.js";
@@ -55,6 +56,9 @@ async function main(argv: string[]): Promise<number> {
     .addOption(new Option("--user-image-format <format>", "user image format (default: detected)").choices(DISK_FORMATS))
     .option("--local-size <size>", "size of the local scratch disk", "2G")
     .option("--policy <file>", "policy.json to carry on the stick")
+    .option("--boot-kernel <file>", "boot this kernel directly (with --boot-initrd) instead of from the system disk")
+    .option("--boot-initrd <file>", "the initrd for --boot-kernel")
+    .option("--boot-append <line>", "the kernel command line for --boot-kernel (default: empty)")
     .option("--player <target=source>", "put a player on the stick; so far only linux-x64=host (this machine's QEMU with its libraries, loader, modules and firmware)", (v: string, prev: string[] | undefined) => [...(prev ?? []), v])
     .option("--launchers <dir>", "copy the launcher executables in this folder (npm run build:exe writes them to dist/exe) to the stick")
     .option("--lineage <name>", "image lineage: sticks of one lineage share base keys and updates", BUILD_DEFAULTS.lineage)
@@ -64,6 +68,7 @@ async function main(argv: string[]): Promise<number> {
     .option("--kdf-memory <KiB>", "argon2id memory in KiB", intOption, BUILD_DEFAULTS.kdf.memoryKiB)
     .option("--kdf-passes <n>", "argon2id passes", intOption, BUILD_DEFAULTS.kdf.passes)
     .action(async (o: Record<string, string | number | string[] | undefined>) => {
+      const boot = bootOptionsFrom({ kernel: o.bootKernel as string | undefined, initrd: o.bootInitrd as string | undefined, append: o.bootAppend as string | undefined });
       const passphrase = await getPassphrase({ passphraseFile: o.passphraseFile as string | undefined, confirm: true });
       const stop = abortOnStopSignals("\ninterrupted: stopping the build");
       const bar = progressBar("building", "bytes");
@@ -80,6 +85,7 @@ async function main(argv: string[]): Promise<number> {
           ...(o.userImageFormat !== undefined ? { userImageFormat: o.userImageFormat as DiskFormat } : {}),
           localSize: parseSize(String(o.localSize), "local size"),
           ...(o.policy !== undefined ? { policy: o.policy as string } : {}),
+          ...(boot !== undefined ? { boot } : {}),
           ...(o.player !== undefined ? { players: (o.player as string[]).map(parsePlayerSpec) } : {}),
           ...(o.launchers !== undefined ? { launchers: o.launchers as string } : {}),
           lineage: o.lineage as string,
@@ -100,6 +106,13 @@ async function main(argv: string[]): Promise<number> {
         if (r.userTemplate !== undefined) {
           const u = r.userTemplate.chunks;
           console.log(`user template ${r.userTemplate.imageBytes} bytes: ${u.total} chunks (${u.zero} zero, ${u.duplicate} duplicate, ${u.unique} stored)`);
+        }
+        if (r.boot !== undefined) {
+          for (const file of ["kernel", "initrd"] as const) {
+            const { bytes, chunks: k } = r.boot[file];
+            console.log(`boot ${file} ${bytes} bytes: ${k.total} chunks (${k.zero} zero, ${k.duplicate} duplicate, ${k.unique} stored)`);
+          }
+          console.log(`boot command line ${JSON.stringify(r.boot.append)}`);
         }
         for (const p of r.players) console.log(`player ${p.target}: ${p.files} files, ${p.bytes} bytes`);
         if (r.launchers.length > 0) console.log(`launchers: ${r.launchers.join(", ")}`);

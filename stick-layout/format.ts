@@ -4,8 +4,10 @@
 export const FORMAT_VERSION = 1;
 /** A stick with a user template (FORMAT.md "Version 2: the user template"). */
 export const FORMAT_VERSION_USER_TEMPLATE = 2;
+/** A stick with boot files for direct kernel boot, with or without a user template (FORMAT.md "Version 3: boot files"). */
+export const FORMAT_VERSION_BOOT = 3;
 /** The newest format version this code reads. */
-export const NEWEST_FORMAT_VERSION = FORMAT_VERSION_USER_TEMPLATE;
+export const NEWEST_FORMAT_VERSION = FORMAT_VERSION_BOOT;
 
 /** Files and folders of a stick, relative to its root (FORMAT.md "Folder tree"). */
 export const STICK_FILES = {
@@ -37,6 +39,11 @@ export function manifestFileName(baseVersion: number): string {
 
 export function indexFileName(baseVersion: number): string {
   return `${STICK_FILES.chunksDir}/index-${baseVersion.toString().padStart(8, "0")}.bin`;
+}
+
+/** The signed boot manifest of a base version (format version 3): a base update may change the kernel. */
+export function bootManifestFileName(baseVersion: number): string {
+  return `${STICK_FILES.baseDir}/boot-${baseVersion.toString().padStart(8, "0")}.bin`;
 }
 
 export function packFileName(packNumber: number): string {

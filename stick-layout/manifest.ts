@@ -45,27 +45,38 @@ function signedPart(m: Manifest): Buffer {
     .finish();
 }
 
-/** Canonical bytes || ed25519 signature over them. */
-export function encodeSignedManifest(m: Manifest, key: SigningKeyPair): Buffer {
-  if (!m.signerPublicKey.equals(key.publicKey)) throw new Error("manifest signer does not match the signing key");
-  const body = signedPart(m);
+/** `body || Ed25519 signature over it`, by the key the body names as its signer. */
+export function signedFile(body: Buffer, signer: Buffer, key: SigningKeyPair): Buffer {
+  if (!signer.equals(key.publicKey)) throw new Error("manifest signer does not match the signing key");
   return Buffer.concat([body, signBytes(key, body)]);
 }
 
-export interface ParsedManifest {
-  manifest: Manifest;
+/** Canonical bytes || ed25519 signature over them. */
+export function encodeSignedManifest(m: Manifest, key: SigningKeyPair): Buffer {
+  return signedFile(signedPart(m), m.signerPublicKey, key);
+}
+
+/** A parsed signed file (a manifest of this file or the boot manifest): its fields, and what the signature covers. */
+export interface Signed<T extends { signerPublicKey: Buffer }> {
+  manifest: T;
   signedBytes: Buffer;
   signature: Buffer;
 }
 
+export type ParsedManifest = Signed<Manifest>;
+
+/** Bytes [0, 32) of a signed file of a base (a manifest, the boot manifest): magic, version, reserved, base version, lineage id. */
+export function readSignedHead(r: ByteReader, magic: Buffer, version: number, what: string): { baseVersion: number; lineageId: Buffer } {
+  r.expect(magic);
+  const got = r.u16();
+  if (got !== version) throw new LayoutError(`${what}: version ${got} is not supported`);
+  r.zeros(2);
+  return { baseVersion: r.u32(), lineageId: r.bytes(LINEAGE_ID_BYTES) };
+}
+
 export function parseManifest(buf: Buffer): ParsedManifest {
   const r = new ByteReader(buf, "base manifest");
-  r.expect(MANIFEST_MAGIC);
-  const version = r.u16();
-  if (version !== MANIFEST_VERSION) throw new LayoutError(`base manifest: version ${version} is not supported`);
-  r.zeros(2);
-  const baseVersion = r.u32();
-  const lineageId = r.bytes(LINEAGE_ID_BYTES);
+  const { baseVersion, lineageId } = readSignedHead(r, MANIFEST_MAGIC, MANIFEST_VERSION, "base manifest");
   const diskSize = r.u64();
   const chunkSize = r.u32();
   const count = r.u32();
@@ -90,7 +101,7 @@ export function parseManifest(buf: Buffer): ParsedManifest {
 }
 
 /** True when the manifest was signed by the pinned key (and names that key as its signer). */
-export function manifestSignedBy(parsed: ParsedManifest, pinnedPublicKey: Uint8Array): boolean {
+export function manifestSignedBy(parsed: Signed<{ signerPublicKey: Buffer }>, pinnedPublicKey: Uint8Array): boolean {
   return (
     parsed.manifest.signerPublicKey.equals(pinnedPublicKey) &&
     verifySignature(pinnedPublicKey, parsed.signedBytes, parsed.signature)

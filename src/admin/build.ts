@@ -1,7 +1,9 @@
 import { randomBytes } from "node:crypto";
 import { lstat, mkdir, readdir, readFile, rm, rmdir } from "node:fs/promises";
 import { join } from "node:path";
+import { encodeSignedBootManifest } from "../../stick-layout/boot-manifest.js";
 import {
+  bootManifestFileName,
   chunkSizeProblem,
   DEFAULT_PACK_LIMIT,
   indexFileName,
@@ -33,7 +35,8 @@ import { syncFolder, writeNewFileDurably } from "../util/durable-file.js";
 import type { DiskFormat } from "./image-format.js";
 import { openImage, type ImageSource } from "./image-source.js";
 import { readSigningKey } from "./signing-key.js";
-import { writeDisks, type ChunkCounts } from "./write-chunks.js";
+import { writeDisks, type ChunkCounts, type DiskChunks } from "./write-chunks.js";
+import { bootOptionsProblem, openBootFiles, type BootFileSource, type BootOptions } from "./boot-input.js";
 import { planHostBundle, writeBundle, type BundlePlan, type PlayerSpec } from "../player/bundle.js";
 
 export interface BuildOptions {
@@ -57,6 +60,8 @@ export interface BuildOptions {
   compressionLevel: number;
   packLimit: number;
   threads: number;
+  /** A kernel, initrd and command line for direct kernel boot (format version 3, FORMAT.md §23). */
+  boot?: BootOptions;
   /** Players to put on the stick (`--player linux-x64=host`), FORMAT.md §22. */
   players?: PlayerSpec[];
   /** A folder holding launcher executables (dist/exe from `npm run build:exe`) to copy to the stick's root. */
@@ -87,6 +92,8 @@ export interface BuildResult {
   userTemplate?: { imageBytes: number; chunks: ChunkCounts };
   /** The launcher executables copied to the stick's root. */
   launchers: string[];
+  /** The boot files' chunks (stored ones that a disk already held count as duplicates). */
+  boot?: { kernel: { bytes: number; chunks: ChunkCounts }; initrd: { bytes: number; chunks: ChunkCounts }; append: string };
   /** The players written, with their files' total size. */
   players: { target: string; files: number; bytes: number }[];
   /** Sealed chunk bytes written to packs. */
@@ -105,6 +112,8 @@ function checkOptions(o: BuildOptions): void {
     if (v !== undefined && (!Number.isSafeInteger(v) || v <= 0 || v % SECTOR_BYTES !== 0)) throw new UsageError(`${name} must be a positive multiple of ${SECTOR_BYTES} bytes`);
   }
   if (o.userImageFormat !== undefined && o.userImage === undefined) throw new UsageError("a user image format was given without a user image (--user-image)");
+  const bootProblem = o.boot && bootOptionsProblem(o.boot);
+  if (bootProblem !== undefined) throw new UsageError(bootProblem);
   if (!Number.isInteger(o.compressionLevel) || o.compressionLevel < 1 || o.compressionLevel > 9) throw new UsageError("compression level must be 1..9");
   const minPack = Math.max(1024 * 1024, PACK_HEADER_BYTES + maxRecordLength(o.chunkSize));
   if (!Number.isInteger(o.packLimit) || o.packLimit < minPack || o.packLimit > MAX_PACK_LIMIT) {
@@ -191,17 +200,18 @@ export async function buildStick(o: BuildOptions): Promise<BuildResult> {
     const policy = await readPolicy(o.policy);
     const players = await planPlayers(o.players ?? []);
     const launchers = o.launchers === undefined ? [] : await findLaunchers(o.launchers);
-    const base = await openDisk(o.image, o.format, "image", o.chunkSize);
+    const opened: { close(): Promise<void> }[] = [];
     try {
+      const base = await openDisk(o.image, o.format, "image", o.chunkSize);
+      opened.push(base);
       const template = o.userImage === undefined ? undefined : await openUserTemplate(o.userImage, o.userImageFormat, o.userSize, o.chunkSize);
-      try {
-        const created = await prepareOutput(o.out);
-        return await writeStick(o, { base, template }, signing, { policy, players, launchers }, created);
-      } finally {
-        await template?.close();
-      }
+      if (template) opened.push(template);
+      const boot = o.boot && { ...(await openBootFiles(o.boot)), append: o.boot.append };
+      if (boot) opened.push(boot.kernel, boot.initrd);
+      const created = await prepareOutput(o.out);
+      return await writeStick(o, { base, template, boot }, signing, { policy, players, launchers }, created);
     } finally {
-      await base.close();
+      for (const source of opened.reverse()) await source.close();
     }
   } finally {
     signing.seed.fill(0);
@@ -242,7 +252,7 @@ async function openUserTemplate(path: string, format: DiskFormat | undefined, us
 /** Writes the stick into the prepared, empty folder; on failure, empties it again. */
 async function writeStick(
   o: BuildOptions,
-  images: { base: ImageSource; template: ImageSource | undefined },
+  images: { base: ImageSource; template: ImageSource | undefined; boot: { kernel: BootFileSource; initrd: BootFileSource; append: string } | undefined },
   signing: SigningKeyPair,
   extras: { policy: Buffer | undefined; players: BundlePlan[]; launchers: string[] },
   created: boolean,
@@ -257,10 +267,11 @@ async function writeStick(
     await mkdir(join(o.out, STICK_FILES.baseDir));
     await mkdir(join(o.out, STICK_FILES.chunksDir));
     const packs = new PackWriter(o.out, 0, o.packLimit, maxRecordLength(o.chunkSize));
-    const { base: source, template } = images;
+    const { base: source, template, boot } = images;
     let disks;
     try {
-      disks = await writeDisks(template === undefined ? [source] : [source, template], packs, {
+      // the disks first (packs in the order a boot reads them), then the boot files, deduplicated against them
+      disks = await writeDisks([source, ...(template ? [template] : []), ...(boot ? [boot.kernel, boot.initrd] : [])], packs, {
         keys: secrets,
         chunkSize: o.chunkSize,
         compressionLevel: o.compressionLevel,
@@ -276,8 +287,15 @@ async function writeStick(
     }
     await writeNewFileDurably(join(o.out, indexFileName(1)), packs.index.encode(packs.packCount));
 
-    const [base, user] = disks;
-    if (base === undefined) throw new Error("writeDisks returned no base");
+    const cut = disks.values();
+    const next = (): DiskChunks => {
+      const d = cut.next();
+      if (d.done === true) throw new Error("writeDisks returned fewer disks than it was given");
+      return d.value;
+    };
+    const base = next();
+    const user = template && next();
+    const bootCut = boot && { append: boot.append, kernel: { size: boot.kernel.size, ...next() }, initrd: { size: boot.initrd.size, ...next() } };
     const manifestFor = (baseVersion: number, diskSize: number, entries: Buffer): Manifest => ({
       baseVersion,
       lineageId,
@@ -291,6 +309,8 @@ async function writeStick(
     await writeNewFileDurably(join(o.out, manifestFileName(1)), manifestBytes);
     const templateBytes = template && user && encodeSignedManifest(manifestFor(USER_TEMPLATE_BASE_VERSION, template.size, user.entries), signing);
     if (templateBytes) await writeNewFileDurably(join(o.out, STICK_FILES.userTemplate), templateBytes);
+    const bootBytes = bootCut && encodeSignedBootManifest({ baseVersion: 1, lineageId, chunkSize: o.chunkSize, createdMs, signerPublicKey: signing.publicKey, ...bootCut }, signing);
+    if (bootBytes) await writeNewFileDurably(join(o.out, bootManifestFileName(1)), bootBytes);
     if (policy) await writeNewFileDurably(join(o.out, STICK_FILES.policy), policy);
     const players = [];
     for (const plan of extras.players) {
@@ -317,7 +337,7 @@ async function writeStick(
     await writeStaticFiles(o.out);
     if (o.launchers !== undefined) await writeLaunchers(o.launchers, extras.launchers, o.out);
     const header: StickHeader = {
-      formatVersion: formatVersionFor(templateBytes !== undefined),
+      formatVersion: formatVersionFor({ userTemplate: templateBytes !== undefined, boot: bootBytes !== undefined }),
       sequence: 1,
       stickId,
       lineageId,
@@ -329,6 +349,7 @@ async function writeStick(
       createdMs,
       manifestDigest: sha256(manifestBytes),
       ...(templateBytes ? { userTemplateDigest: sha256(templateBytes) } : {}),
+      ...(bootBytes ? { bootDigest: sha256(bootBytes) } : {}),
     };
     await syncFolder(join(o.out, STICK_FILES.baseDir));
     await syncFolder(join(o.out, STICK_FILES.chunksDir));
@@ -346,6 +367,15 @@ async function writeStick(
       chunks: base.counts,
       userDiskSize,
       ...(template && user ? { userTemplate: { imageBytes: template.size, chunks: user.counts } } : {}),
+      ...(bootCut
+        ? {
+            boot: {
+              kernel: { bytes: bootCut.kernel.size, chunks: bootCut.kernel.counts },
+              initrd: { bytes: bootCut.initrd.size, chunks: bootCut.initrd.counts },
+              append: bootCut.append,
+            },
+          }
+        : {}),
       players,
       launchers: extras.launchers,
       storedBytes: packs.storedBytes,

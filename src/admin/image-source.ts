@@ -23,16 +23,17 @@ function checkSize(path: string, size: number): void {
   }
 }
 
-async function readFully(fh: FileHandle, into: Buffer, position: number, path: string): Promise<void> {
+/** Fills `into` from `position` of an input file of the build (`what`: "image", "boot kernel", …). */
+export async function readFully(fh: FileHandle, into: Buffer, position: number, path: string, what = "image"): Promise<void> {
   let done = 0;
   while (done < into.length) {
     let n: number;
     try {
       n = (await fh.read(into, done, into.length - done, position + done)).bytesRead;
     } catch (err) {
-      throw fileError(err, "read image", path);
+      throw fileError(err, `read ${what}`, path);
     }
-    if (n === 0) throw new BadImageError(`image ${path} ended at ${position + done} bytes while being read (did it change?)`);
+    if (n === 0) throw new BadImageError(`${what} ${path} ended at ${position + done} bytes while being read (did it change?)`);
     done += n;
   }
 }

@@ -1,3 +1,4 @@
+import { bootFileManifest } from "../../stick-layout/boot-manifest.js";
 import type { IndexEntry } from "../../stick-layout/chunk-index.js";
 import { packFileName } from "../../stick-layout/format.js";
 import { headerMacValid } from "../../stick-layout/header.js";
@@ -8,6 +9,7 @@ import { PackChunkStore } from "../chunkstore/pack-store.js";
 import {
   authenticHeader,
   checkSlotsBelong,
+  loadBootManifest,
   loadChunkIndex,
   loadManifest,
   loadPolicyBytes,
@@ -20,8 +22,8 @@ import {
 import { CorruptStickError, StickvmError } from "../errors/errors.js";
 import { stickPlayers, verifyPlayer } from "../player/verify-player.js";
 
-/** The disks a stick's manifests describe. */
-export type DiskName = "base" | "user template";
+/** The disks a stick's manifests describe, and the boot files, which are cut into chunks like disks. */
+export type DiskName = "base" | "user template" | "boot kernel" | "boot initrd";
 
 export interface BadChunk {
   id: string;
@@ -91,14 +93,20 @@ export async function verifyStick(dir: string, how: Unlock, onProgress?: (done: 
     }
     const manifest = await step("manifest signature", () => loadManifest(dir, header));
     const disks: [DiskName, Manifest][] = manifest === undefined ? [] : [["base", manifest]];
-    let templateFailed = false;
+    // a manifest the header names but that fails its check leaves chunks nobody can attribute: no chunk check then
+    let extraFailed = false;
     if (manifest !== undefined && header.userTemplateDigest !== undefined) {
       const template = await step("user template manifest", () => loadUserTemplate(dir, header, manifest));
-      if (template === undefined) templateFailed = true;
+      if (template === undefined) extraFailed = true;
       else disks.push(["user template", template]);
     }
+    if (manifest !== undefined && header.bootDigest !== undefined) {
+      const boot = await step("boot manifest", () => loadBootManifest(dir, header, manifest));
+      if (boot === undefined) extraFailed = true;
+      else disks.push(["boot kernel", bootFileManifest(boot, "kernel")], ["boot initrd", bootFileManifest(boot, "initrd")]);
+    }
     const index = await step("chunk index", () => loadChunkIndex(dir, header));
-    if (manifest === undefined || index === undefined || templateFailed) return finish(report);
+    if (manifest === undefined || index === undefined || extraFailed) return finish(report);
 
     const store = new PackChunkStore(dir, index, manifest.chunkSize);
     try {

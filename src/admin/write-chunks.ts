@@ -9,6 +9,9 @@ import type { ImageSource } from "./image-source.js";
 /** Chunks per batch sent to a worker: big enough to amortise the hand-off, small enough to bound memory. */
 const BATCH_BYTES = 4 * 1024 * 1024;
 
+/** What the build cuts into chunks: a disk image, or a boot file (whose size need not be a multiple of 512). */
+export type ChunkSource = Pick<ImageSource, "size" | "read">;
+
 export interface ChunkCounts {
   total: number;
   zero: number;
@@ -40,7 +43,7 @@ export interface WriteChunksOptions {
  * to the packs once, in disk order: a chunk of a later disk that an earlier one already stored
  * is not stored again (one dedup table and one chunk pipeline for all disks).
  */
-export async function writeDisks(sources: ImageSource[], packs: PackWriter, o: WriteChunksOptions): Promise<DiskChunks[]> {
+export async function writeDisks(sources: ChunkSource[], packs: PackWriter, o: WriteChunksOptions): Promise<DiskChunks[]> {
   const { chunkSize } = o;
   const seen = new DedupTable(packs.index);
   const batchBytes = Math.max(chunkSize, BATCH_BYTES - (BATCH_BYTES % chunkSize));
@@ -62,7 +65,7 @@ export async function writeDisks(sources: ImageSource[], packs: PackWriter, o: W
 
 /** Reads one disk batch by batch, encodes in workers, and stores each new chunk once, in disk order. */
 async function writeDisk(
-  source: ImageSource,
+  source: ChunkSource,
   packs: PackWriter,
   seen: DedupTable,
   pipeline: ChunkPipeline,

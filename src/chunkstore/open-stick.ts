@@ -2,12 +2,14 @@ import type { StickHeader } from "../../stick-layout/header.js";
 import type { Manifest } from "../../stick-layout/manifest.js";
 import { wipeSecrets, type StickSecrets } from "../../stick-layout/secrets.js";
 import { BaseImage } from "./base-image.js";
+import { stickBoot, type StickBoot } from "./boot-files.js";
 import { ChunkReaderPool } from "./chunk-reader-pool.js";
 import { ChunkMissingError } from "../errors/errors.js";
 import { PackChunkStore } from "./pack-store.js";
 import {
   authenticHeader,
   checkSlotsBelong,
+  loadBootManifest,
   loadChunkIndex,
   loadManifest,
   loadPolicyBytes,
@@ -29,13 +31,15 @@ export interface OpenStick {
   base: BaseImage;
   /** The user disk's template, when the admin gave one (format version 2): its chunks share the base's packs. */
   userTemplate: BaseImage | undefined;
+  /** The kernel, initrd and command line for direct kernel boot (format version 3); absent: boot from the system disk. */
+  boot?: StickBoot;
   /** Closes the packs and overwrites the keys in memory. */
   close(): Promise<void>;
 }
 
 /**
  * The library entry point: unlock a stick, authenticate its header, check its signed manifest
- * (and the user template's) against the pinned admin key, and give access to the base image.
+ * (and the user template's and boot manifest's) against the pinned admin key, and give access to the base image.
  */
 export async function openStick(dir: string, how: Unlock): Promise<OpenStick> {
   const copies = await readHeaderCopies(dir);
@@ -47,6 +51,7 @@ export async function openStick(dir: string, how: Unlock): Promise<OpenStick> {
     const policyBytes = await loadPolicyBytes(dir, header);
     const manifest = await loadManifest(dir, header);
     const templateManifest = await loadUserTemplate(dir, header, manifest);
+    const bootManifest = await loadBootManifest(dir, header, manifest);
     const index = await loadChunkIndex(dir, header);
     const store = new PackChunkStore(dir, index, manifest.chunkSize);
     const readers = new ChunkReaderPool(dir, manifest.chunkSize, secrets.baseKey);
@@ -65,6 +70,7 @@ export async function openStick(dir: string, how: Unlock): Promise<OpenStick> {
       store,
       base,
       userTemplate,
+      ...(bootManifest === undefined ? {} : { boot: stickBoot(bootManifest, readChunk) }),
       close: async () => {
         await readers.close();
         await store.close();

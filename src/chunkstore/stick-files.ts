@@ -1,10 +1,11 @@
 import { readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { ChunkIndex } from "../../stick-layout/chunk-index.js";
-import { indexFileName, manifestFileName, STICK_FILES, USER_TEMPLATE_BASE_VERSION } from "../../stick-layout/format.js";
+import { parseBootManifest, type BootManifest } from "../../stick-layout/boot-manifest.js";
+import { bootManifestFileName, indexFileName, manifestFileName, STICK_FILES, USER_TEMPLATE_BASE_VERSION } from "../../stick-layout/format.js";
 import { HEADER_FILE_BYTES, headerMacValid, NewerFormatError, parseHeaderFile, type ParsedHeaderCopy, type StickHeader } from "../../stick-layout/header.js";
 import { parseKeySlots, unlockSlots, type KeySlotsFile } from "../../stick-layout/keyslots.js";
-import { manifestSignedBy, parseManifest, type Manifest } from "../../stick-layout/manifest.js";
+import { manifestSignedBy, parseManifest, type Manifest, type Signed } from "../../stick-layout/manifest.js";
 import type { StickSecrets } from "../../stick-layout/secrets.js";
 import { sha256 } from "../crypto/hash.js";
 import { CorruptStickError, fileError, IncompleteStickError, NewerFormatStickError, StickvmError, UsageError, WrongPassphraseError } from "../errors/errors.js";
@@ -89,11 +90,17 @@ export function authenticHeader(copies: ParsedHeaderCopy[], secrets: StickSecret
 }
 
 /** Reads and parses a signed manifest, and checks it against the pinned admin key and the header's digest of it. */
-async function loadSignedManifest(stickDir: string, name: string, pinnedKey: Buffer, digest: Buffer): Promise<Manifest> {
+async function loadSignedManifest<T extends { signerPublicKey: Buffer }>(
+  stickDir: string,
+  name: string,
+  parse: (buf: Buffer) => Signed<T>,
+  pinnedKey: Buffer,
+  digest: Buffer,
+): Promise<T> {
   const buf = await readStickFile(stickDir, name, lost(name));
   let parsed;
   try {
-    parsed = parseManifest(buf);
+    parsed = parse(buf);
   } catch (err) {
     if (err instanceof LayoutError) throw new CorruptStickError(`${name}: ${err.message}`);
     throw err;
@@ -107,13 +114,18 @@ async function loadSignedManifest(stickDir: string, name: string, pinnedKey: Buf
   return parsed.manifest;
 }
 
-/** Loads the header's manifest and checks it against the header digest and the pinned admin key. */
-export async function loadManifest(stickDir: string, header: StickHeader): Promise<Manifest> {
-  const name = manifestFileName(header.baseVersion);
-  const m = await loadSignedManifest(stickDir, name, header.adminPublicKey, header.manifestDigest);
+/** A manifest of this stick's base version and lineage (a base manifest or the boot manifest). */
+function checkBaseVersion(name: string, m: { baseVersion: number; lineageId: Buffer }, header: StickHeader): void {
   if (m.baseVersion !== header.baseVersion || !m.lineageId.equals(header.lineageId)) {
     throw new CorruptStickError(`${name} belongs to another base version or lineage`);
   }
+}
+
+/** Loads the header's manifest and checks it against the header digest and the pinned admin key. */
+export async function loadManifest(stickDir: string, header: StickHeader): Promise<Manifest> {
+  const name = manifestFileName(header.baseVersion);
+  const m = await loadSignedManifest(stickDir, name, parseManifest, header.adminPublicKey, header.manifestDigest);
+  checkBaseVersion(name, m, header);
   return m;
 }
 
@@ -124,13 +136,26 @@ export async function loadManifest(stickDir: string, header: StickHeader): Promi
 export async function loadUserTemplate(stickDir: string, header: StickHeader, base: Manifest): Promise<Manifest | undefined> {
   if (header.userTemplateDigest === undefined) return undefined;
   const name = STICK_FILES.userTemplate;
-  const m = await loadSignedManifest(stickDir, name, header.adminPublicKey, header.userTemplateDigest);
+  const m = await loadSignedManifest(stickDir, name, parseManifest, header.adminPublicKey, header.userTemplateDigest);
   if (m.baseVersion !== USER_TEMPLATE_BASE_VERSION || !m.lineageId.equals(header.lineageId)) {
     throw new CorruptStickError(`${name} is not a user template of this lineage`);
   }
   if (m.diskSize !== header.userDiskSize || m.chunkSize !== base.chunkSize) {
     throw new CorruptStickError(`${name} describes a ${m.diskSize}-byte disk in ${m.chunkSize}-byte chunks; the header's user disk is ${header.userDiskSize} bytes and the base's chunks ${base.chunkSize} bytes`);
   }
+  return m;
+}
+
+/**
+ * The boot manifest when the header names one (format version 3): checked like the base manifest
+ * (it belongs to the same base version), and to use the base's chunk size.
+ */
+export async function loadBootManifest(stickDir: string, header: StickHeader, base: Manifest): Promise<BootManifest | undefined> {
+  if (header.bootDigest === undefined) return undefined;
+  const name = bootManifestFileName(header.baseVersion);
+  const m = await loadSignedManifest(stickDir, name, parseBootManifest, header.adminPublicKey, header.bootDigest);
+  checkBaseVersion(name, m, header);
+  if (m.chunkSize !== base.chunkSize) throw new CorruptStickError(`${name} uses ${m.chunkSize}-byte chunks; the base's are ${base.chunkSize} bytes`);
   return m;
 }
 

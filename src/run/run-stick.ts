@@ -1,4 +1,5 @@
-import { rm } from "node:fs/promises";
+import { mkdir, rm } from "node:fs/promises";
+import { writeBootFiles } from "../chunkstore/boot-files.js";
 import { join } from "node:path";
 import type { Unlock } from "../chunkstore/stick-files.js";
 import { InterruptedError } from "../errors/errors.js";
@@ -29,9 +30,9 @@ export interface RunOptions {
 }
 
 /**
- * `stickvm run`: describe the host, lock and unlock the stick (its manifest checked), serve
+ * `stickvm run`: describe the host, lock and unlock the stick (its manifests checked), serve
  * its three disks on a Unix socket in the run folder, find and start the player with the
- * argv the host and policy call for, and wait until the guest powers off or a stop request
+ * argv the host and policy call for (with the stick's kernel and initrd when it has them), and wait until the guest powers off or a stop request
  * ends the session. Every path then flushes and closes the disks, stops the server, and
  * removes the run and session folders. Nothing starts when a step before the player fails.
  */
@@ -60,12 +61,17 @@ export async function runStick(o: RunOptions): Promise<PlayerOutcome> {
       const display = o.headless || !host.display.available ? "none" : "window";
       if (display === "none" && !o.headless) o.onStatus(`no display (${host.display.how}): the guest's console is this terminal`);
       const qmpSocket = join(runDir, "qmp.sock");
+      // decoded into the run folder (RAM where the host has it), and removed once QEMU has loaded them
+      const bootDir = join(runDir, "boot");
+      await mkdir(bootDir, { mode: 0o700 });
+      const boot = await writeBootFiles(session.stick, bootDir);
       const args = qemuArgs({
         host: { cpus: host.system.cpus, freeMemoryBytes: host.system.freeMemoryBytes, accelerators: host.accelerators },
         policy,
         nbdSocket: join(runDir, "nbd.sock"),
         qmpSocket,
         capabilities: await probeCapabilities(player),
+        ...(boot === undefined ? {} : { boot }),
         display,
       });
       checkStop();
@@ -78,9 +84,9 @@ export async function runStick(o: RunOptions): Promise<PlayerOutcome> {
         terminal: o.terminal,
         stopRequests: o.stopRequests,
         powerdownTimeoutMs: o.powerdownTimeoutMs,
-        onStarted: () => {
+        onStarted: async () => {
+          await rm(bootDir, { recursive: true, force: true });
           o.onStatus("the guest is running");
-          return Promise.resolve();
         },
         onStatus: o.onStatus,
       });

@@ -216,9 +216,12 @@ test("a stick whose header is missing or short is an unfinished build; a newer h
   await relabel(NEWEST_FORMAT_VERSION + 1);
   await assert.rejects(
     openStick(s, { passphrase: PASSPHRASE }),
-    (err: unknown) => err instanceof NewerFormatStickError && /made by a newer stickvm: its format version is 3; this stickvm reads versions 1 to 2/.test(err.message),
+    (err: unknown) => err instanceof NewerFormatStickError && /made by a newer stickvm: its format version is 4; this stickvm reads versions 1 to 3/.test(err.message),
   );
   // a version-1 header relabelled as version 2 lacks the user template digest and its checksum: damage
   await relabel(2);
   await assert.rejects(openStick(s, { passphrase: PASSPHRASE }), /stick header is damaged .*checksum mismatch \(user template digest\)/);
+  // and as version 3, it lacks both extension digests and their checksum
+  await relabel(3);
+  await assert.rejects(openStick(s, { passphrase: PASSPHRASE }), /stick header is damaged .*checksum mismatch \(user template and boot digests\)/);
 });

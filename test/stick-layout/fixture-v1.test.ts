@@ -19,6 +19,7 @@ test("the committed version-1 fixture stick still opens, reads back and verifies
   const stick = await openStick(STICK, { passphrase });
   try {
     assert.equal(stick.header.formatVersion, 1);
+    assert.equal(stick.boot, undefined, "a version-1 stick boots from its disk");
     assert.equal(stick.manifest.chunkSize, 16 * 1024);
     assert.equal(stick.base.size, 99_328);
     assert.equal(sha256(await stick.base.read(0, stick.base.size)).toString("hex"), IMAGE_SHA256);
@@ -36,6 +37,7 @@ test("the committed version-1 fixture stick still opens, reads back and verifies
   const info = await stickInfo(STICK);
   assert.deepEqual(info.base.chunks, { total: 7, zero: 2, referenced: 5, unique: 4 });
   assert.equal(info.policy, true);
+  assert.equal(info.boot, undefined);
   assert.deepEqual(
     info.keyslots.map((k) => k.kind),
     ["passphrase", "recovery-key"],

@@ -6,11 +6,14 @@ import { test } from "node:test";
 import { parsePublicKeyFile, parseSecretKeyFile } from "../../stick-layout/admin-key.js";
 import { ChunkIndex } from "../../stick-layout/chunk-index.js";
 import { indexFileName, manifestFileName, packFileName, STICK_FILES } from "../../stick-layout/format.js";
-import { encodeHeaderCopy, headerMacValid, parseHeaderCopy, parseHeaderFile, type StickHeader } from "../../stick-layout/header.js";
+import { encodeSignedBootManifest, parseBootManifest, type BootManifest } from "../../stick-layout/boot-manifest.js";
+import { encodeHeaderCopy, headerMacValid, NewerFormatError, parseHeaderCopy, parseHeaderFile, type StickHeader } from "../../stick-layout/header.js";
 import { parseKeySlots } from "../../stick-layout/keyslots.js";
 import { parseManifest } from "../../stick-layout/manifest.js";
 import { parsePackHeader, parseRecord } from "../../stick-layout/pack.js";
 import { parseRecoveryKey } from "../../stick-layout/recovery-key.js";
+import { sha256 } from "../../src/crypto/hash.js";
+import { generateSigningKeyPair } from "../../src/crypto/signing.js";
 import { LayoutError } from "../../src/util/bytes.js";
 import { REPO_ROOT } from "../helpers/sticks.js";
 
@@ -76,10 +79,9 @@ test("stick file parsers refuse damaged input with a layout error and never cras
   fuzz("pack record", pack.subarray(first.offset, first.offset + first.length), parseRecord);
 });
 
-test("a version-2 header (with a user template digest) round-trips, and damage to it is refused", () => {
-  const macKey = randomBytes(32);
-  const header: StickHeader = {
-    formatVersion: 2,
+function v1Header(): StickHeader {
+  return {
+    formatVersion: 1,
     sequence: 1,
     stickId: randomBytes(16),
     lineageId: randomBytes(16),
@@ -90,14 +92,100 @@ test("a version-2 header (with a user template digest) round-trips, and damage t
     localDiskSize: 1024 * 1024,
     createdMs: Date.now(),
     manifestDigest: randomBytes(32),
-    userTemplateDigest: randomBytes(32),
   };
+}
+
+function v2Header(): StickHeader {
+  return { ...v1Header(), formatVersion: 2, userTemplateDigest: randomBytes(32) };
+}
+
+test("a version-2 header (with a user template digest) round-trips, and damage to it is refused", () => {
+  const macKey = randomBytes(32);
+  const header = v2Header();
   const copy = encodeHeaderCopy(header, macKey);
   const parsed = parseHeaderCopy(copy);
   assert.deepEqual(parsed.header, header);
   assert.ok(headerMacValid(parsed, macKey));
-  assert.throws(() => encodeHeaderCopy({ ...header, formatVersion: 1 }, macKey), /cannot name a user template/);
+  assert.throws(() => encodeHeaderCopy({ ...header, formatVersion: 1 }, macKey), /is format version 2, not 1/);
   fuzz("version-2 header copy", copy, parseHeaderCopy);
+});
+
+/** Sets a copy's format version and makes both its checksums right again, as a newer writer would. */
+function withVersion(copy: Buffer, version: number, extensionEnd: number): Buffer {
+  const b = Buffer.from(copy);
+  b.writeUInt16LE(version, 8);
+  sha256(b.subarray(0, 208)).copy(b, 208);
+  sha256(b.subarray(0, extensionEnd)).copy(b, extensionEnd);
+  return b;
+}
+
+test("a version-3 header (boot digest, with or without a template) round-trips; its MAC covers both digests; damage is refused", () => {
+  const macKey = randomBytes(32);
+  const noTemplate = v1Header();
+  const headers: StickHeader[] = [
+    { ...noTemplate, formatVersion: 3, bootDigest: randomBytes(32) },
+    { ...noTemplate, formatVersion: 3, userTemplateDigest: randomBytes(32), bootDigest: randomBytes(32) },
+  ];
+  for (const header of headers) {
+    const copy = encodeHeaderCopy(header, macKey);
+    assert.ok(copy.subarray(336).every((b) => b === 0), "padding from 336");
+    assert.ok(copy.subarray(240, 272).equals(header.userTemplateDigest ?? Buffer.alloc(32)), "template digest at 240, zeros for none");
+    const parsed = parseHeaderCopy(copy);
+    assert.deepEqual(parsed.header, header);
+    assert.ok(headerMacValid(parsed, macKey));
+    for (const at of [240, 272]) {
+      const forged = Buffer.from(copy);
+      forged[at] = (forged[at] ?? 0) ^ 1;
+      sha256(forged.subarray(0, 304)).copy(forged, 304);
+      assert.ok(!headerMacValid(parseHeaderCopy(forged), macKey), `the MAC covers byte ${at}`);
+    }
+    assert.throws(() => parseHeaderCopy(Buffer.concat([copy.subarray(0, 304), Buffer.alloc(4096 - 304)])), /checksum mismatch \(user template and boot digests\)/);
+    fuzz("version-3 header copy", copy, parseHeaderCopy);
+  }
+  assert.throws(() => encodeHeaderCopy({ ...noTemplate, formatVersion: 2, bootDigest: randomBytes(32) }, macKey), /is format version 3, not 2/);
+  const zeroBoot = Buffer.from(encodeHeaderCopy({ ...noTemplate, formatVersion: 3, bootDigest: randomBytes(32) }, macKey));
+  zeroBoot.fill(0, 272, 304);
+  sha256(zeroBoot.subarray(0, 304)).copy(zeroBoot, 304);
+  assert.throws(() => parseHeaderCopy(zeroBoot), /a version-3 header must name boot files/);
+});
+
+test("a header of a later format version is a newer stickvm's, and a v2 header relabelled 3 is damage", () => {
+  const copy = encodeHeaderCopy(v2Header(), randomBytes(32));
+  assert.throws(() => parseHeaderCopy(withVersion(copy, 4, 272)), (err: unknown) => err instanceof NewerFormatError && /format version is 4; this stickvm reads versions 1 to 3/.test(err.message));
+  assert.throws(() => parseHeaderCopy(withVersion(copy, 3, 272)), /checksum mismatch \(user template and boot digests\)/);
+});
+
+function bootManifest(signer: Buffer): BootManifest {
+  return {
+    baseVersion: 1,
+    lineageId: randomBytes(16),
+    chunkSize: 4096,
+    createdMs: Date.now(),
+    signerPublicKey: signer,
+    kernel: { size: 4096 + 77, entries: randomBytes(64) },
+    initrd: { size: 100, entries: randomBytes(32) },
+    append: "console=ttyS0 ü",
+  };
+}
+
+test("the boot manifest round-trips, and damage to it is refused", () => {
+  const key = generateSigningKeyPair();
+  const m = bootManifest(key.publicKey);
+  const file = encodeSignedBootManifest(m, key);
+  assert.equal(file.length, 96 + 3 * 32 + Buffer.byteLength(m.append) + 64);
+  assert.deepEqual(parseBootManifest(file).manifest, m);
+  const resized = (at: number, value: number): Buffer => {
+    const b = Buffer.from(file);
+    b.writeUInt32LE(value, at);
+    return b;
+  };
+  assert.throws(() => parseBootManifest(resized(36, 2048)), /a 2048-byte kernel command line, more than the 2047/);
+  assert.throws(() => parseBootManifest(resized(40, 0)), /the kernel is empty/);
+  assert.throws(() => parseBootManifest(resized(48, 8193)), /is \d+ bytes, expected \d+/);
+  const badAppend = Buffer.from(file);
+  badAppend[file.length - 65] = 0xff;
+  assert.throws(() => parseBootManifest(badAppend), /not valid UTF-8/);
+  fuzz("boot manifest", file, parseBootManifest);
 });
 
 test("key file and recovery key parsers refuse damaged text", async () => {
