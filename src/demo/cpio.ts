@@ -1,14 +1,13 @@
 export const S_IFDIR = 0o040000;
 export const S_IFREG = 0o100000;
 export const S_IFCHR = 0o020000;
-export const S_IFLNK = 0o120000;
 const S_IFMT = 0o170000;
 
 export interface CpioEntry {
   name: string;
   /** File type and permission bits, e.g. S_IFREG | 0o755. */
   mode: number;
-  /** The file's bytes, or a symbolic link's target. */
+  /** The file's bytes. */
   data: Buffer;
   /** A device node's major and minor numbers. */
   rdev?: readonly [number, number];
