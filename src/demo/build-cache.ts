@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import { mkdir, mkdtemp, readdir, readFile, rename, rm, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { GUEST_DIR } from "./guest-files.js";
 
 /** A short hex digest of everything that goes into a build: its cache key. */
 export function contentHash(parts: readonly (Buffer | string)[]): string {
@@ -51,9 +52,14 @@ function isErrno(e: unknown, code: string): boolean {
   return e instanceof Error && "code" in e && e.code === code;
 }
 
-/** The compiled code of this folder's modules: a guest build's key includes the code that made it. */
+/**
+ * The compiled code of this folder's modules and the guests' files: a guest build's key includes
+ * everything that made it.
+ */
 export async function builderCode(): Promise<Buffer[]> {
   const dir = dirname(fileURLToPath(import.meta.url));
-  const files = (await readdir(dir)).filter((f) => f.endsWith(".js")).sort();
-  return Promise.all(files.map((f) => readFile(join(dir, f))));
+  const code = (await readdir(dir)).filter((f) => f.endsWith(".js")).sort().map((f) => join(dir, f));
+  const guest = (await readdir(GUEST_DIR, { recursive: true, withFileTypes: true }))
+    .filter((e) => e.isFile()).map((e) => join(e.parentPath, e.name)).sort();
+  return Promise.all([...code, ...guest].map((f) => readFile(f)));
 }

@@ -1,11 +1,11 @@
 // The demo guest `npm run demo` boots: Debian's kernel, a busybox initramfs and a small ext4
 // system disk whose init mounts the user disk at /home and gives the console a shell.
 import { readFile, writeFile } from "node:fs/promises";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { builderCode, cachedBuild, contentHash } from "./build-cache.js";
 import { BUSYBOX, busyboxAppletPaths, staticBusybox } from "./busybox.js";
 import { fetchDebianKernel } from "./debian-kernel.js";
+import { GUEST_DIR } from "./guest-files.js";
 import { hostProgram } from "./host-program.js";
 import { busyboxInitramfs } from "./initramfs.js";
 import { DISK_MODULES, findModules } from "./kernel-modules.js";
@@ -43,11 +43,6 @@ const APPEND = "console=ttyS0 loglevel=1 panic=-1";
 const MODULES = [...DISK_MODULES, "button", "evdev"];
 // mke2fs from the host (with its libraries), since busybox's makes only ext2, without a journal.
 const MKE2FS = "/sbin/mke2fs";
-
-const SELF_DIR = dirname(fileURLToPath(import.meta.url));
-// The guest's scripts and files live in the repository (tsc copies only .ts; this runs from
-// dist/src/demo). Only scripts/demo.ts and tests build the guest, never the bundled launcher.
-const GUEST_DIR = join(SELF_DIR, "..", "..", "..", "src", "demo", "guest");
 
 /**
  * Builds (once) the demo guest into `cacheDir`: kernel, initramfs and system image, cached under

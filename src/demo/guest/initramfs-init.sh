@@ -1,24 +1,14 @@
 #!/bin/busybox sh
-# /init of the demo guest's initramfs (built by src/demo/demo-guest.ts). Loads the modules Debian's
-# kernel lacks, names the disks by their virtio serials as /dev/disk/by-serial/<serial>, mounts
-# the system disk (serial stickvm-system) read-write as the root and hands over to its /sbin/init.
-/bin/busybox --install -s /bin
-export PATH=/bin
-mount -t proc proc /proc
-mount -t sysfs sysfs /sys
-mount -t devtmpfs devtmpfs /dev
-# Only panics reach the console: the user sees the demo's lines, not the kernel's.
-echo 1 > /proc/sys/kernel/printk
+# /init of the demo guest's initramfs (built by src/demo/demo-guest.ts). Names the disks by their
+# virtio serials as /dev/disk/by-serial/<serial>, mounts the system disk (serial stickvm-system)
+# read-write as the root and hands over to its /sbin/init.
+# Modules: virtio and ext4 for the disks, button and evdev for the power button.
+. /lib/early.sh
 
 fail() {
   echo "stickvm-demo: $*; powering off"
   poweroff -f
 }
-
-# Listed in load order: virtio and ext4 for the disks, button and evdev for the power button.
-while read -r m; do
-  insmod "/lib/modules/$m.ko" || echo "stickvm-demo: insmod $m failed"
-done < /lib/modules/order
 
 # A disk may show up a moment after its driver loads.
 mkdir -p /dev/disk/by-serial
