@@ -3,18 +3,9 @@
 # Kernel command line: stickvm.disks=<serial>,<serial>... names the disks to wait for;
 # stickvm.run=<base64 shell script> is what to run. The script's output (stdout and stderr)
 # goes to the console between the markers below, then the guest syncs and powers off.
-/bin/busybox --install -s /bin
-export PATH=/bin
-mount -t proc proc /proc
-mount -t sysfs sysfs /sys
-mount -t devtmpfs devtmpfs /dev
-# Only panics on the console from here on, so kernel lines do not land inside the output.
-echo 1 > /proc/sys/kernel/printk
-
-# Debian's kernel has virtio and ext4 as modules, listed in load order.
-while read -r m; do
-  insmod "/lib/modules/$m.ko" || echo "stickvm-guest: insmod $m failed"
-done < /lib/modules/order
+# Busybox, /proc, /sys, /dev, a console quiet but for panics (so kernel lines do not land inside
+# the output), and Debian's virtio and ext4 modules.
+. /lib/early.sh
 
 arg() { tr ' ' '\n' < /proc/cmdline | sed -n "s/^$1=//p"; }
 

@@ -1,12 +1,15 @@
 // A tiny Linux test guest: Debian's kernel and a busybox initramfs, booted in QEMU with disks
 // served over NBD, running one shell script and reporting its output and exit status.
 import { spawn, spawnSync } from "node:child_process";
-import { createHash } from "node:crypto";
-import { mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { basename, dirname, join } from "node:path";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { gzipSync } from "node:zlib";
+import { builderCode, cachedBuild, contentHash } from "../../src/demo/build-cache.js";
+import { staticBusybox } from "../../src/demo/busybox.js";
+import { fetchDebianKernel } from "../../src/demo/debian-kernel.js";
+import { busyboxInitramfs } from "../../src/demo/initramfs.js";
+import { DISK_MODULES, findModules } from "../../src/demo/kernel-modules.js";
 
 /** The virtio serials stickvm gives its three exports; the guest names disks by them. */
 export const SERIALS = { system: "stickvm-system", user: "stickvm-user", local: "stickvm-local" } as const;
@@ -29,12 +32,6 @@ export function missingCommands(names: string[]): string[] {
 const SELF = fileURLToPath(import.meta.url);
 // Read from the repository, since tsc copies only .ts (this runs from dist/test/helpers).
 const INIT_SCRIPT = join(dirname(SELF), "..", "..", "..", "test", "guest", "init.sh");
-const BUSYBOX = "/bin/busybox";
-// Load order, dependencies first: virtio for the disks, ext4 so scripts can use a filesystem.
-const MODULES = [
-  "virtio_ring", "virtio", "virtio_pci_legacy_dev", "virtio_pci_modern_dev", "virtio_pci", "virtio_blk",
-  "crc16", "mbcache", "jbd2", "crc32c_generic", "ext4",
-];
 
 export interface TestGuest {
   kernel: string;
@@ -44,166 +41,21 @@ export interface TestGuest {
 /**
  * Builds (once) Debian's current kernel and a busybox initramfs running test/guest/init.sh.
  * A build is cached in `cacheDir` under the kernel's package and version plus a hash of what
- * went into it (init.sh, busybox, this helper's code); a later call reuses it without asking
+ * went into it (init.sh, busybox, the builder's code); a later call reuses it without asking
  * apt (which takes seconds), so delete the folder to pick up a newer kernel.
  */
 export async function buildTestGuest(cacheDir: string): Promise<TestGuest> {
-  if (spawnSync("dpkg-query", ["-W", "busybox-static"], { stdio: "ignore" }).status !== 0) {
-    throw new Error("the test guest needs Debian's busybox-static package (apt-get install busybox-static)");
-  }
   const init = await readFile(INIT_SCRIPT);
-  const busybox = await readFile(BUSYBOX);
-  const hash = createHash("sha256").update(await readFile(SELF)).update(init).update(busybox).digest("hex").slice(0, 12);
-  await mkdir(cacheDir, { recursive: true });
-  const cached = await newestBuild(cacheDir, `-${hash}`);
-  if (cached !== undefined) return guestIn(cached);
-
-  const work = await mkdtemp(join(cacheDir, ".build-"));
-  try {
-    const { deb, name } = await downloadKernel(work);
-    const root = join(work, "root");
-    run("dpkg-deb", ["-x", deb, root]);
-    const out = join(work, "out");
-    await mkdir(out);
-    const boot = join(root, "boot");
-    const vmlinuz = (await readdir(boot)).find((f) => f.startsWith("vmlinuz-"));
-    if (vmlinuz === undefined) throw new Error(`${basename(deb)} has no boot/vmlinuz-*`);
-    await writeFile(join(out, "kernel"), uncompressedKernel(await readFile(join(boot, vmlinuz))));
-    const modules = await moduleFiles(join(root, "lib", "modules"));
-    await writeFile(join(out, "initrd.gz"), gzipSync(newc(await initramfsEntries(init, busybox, modules))));
-    const target = join(cacheDir, `${name}-${hash}`);
-    // The rename publishes a complete build at once; a concurrent builder may have won the race.
-    await rename(out, target).catch((e: unknown) => {
-      if (!isErrno(e, "ENOTEMPTY") && !isErrno(e, "EEXIST")) throw e;
-    });
-    return guestIn(target);
-  } finally {
-    await rm(work, { recursive: true, force: true });
-  }
-}
-
-function guestIn(dir: string): TestGuest {
+  const busybox = await staticBusybox();
+  const hash = contentHash([await readFile(SELF), init, busybox, ...await builderCode()]);
+  const dir = await cachedBuild(cacheDir, hash, async (work, out) => {
+    const debian = await fetchDebianKernel(work);
+    await writeFile(join(out, "kernel"), debian.kernel);
+    const modules = await findModules(debian.modulesDir, DISK_MODULES);
+    await writeFile(join(out, "initrd.gz"), await busyboxInitramfs({ init, busybox, modules }));
+    return debian.name;
+  });
   return { kernel: join(dir, "kernel"), initrd: join(dir, "initrd.gz") };
-}
-
-async function newestBuild(cacheDir: string, suffix: string): Promise<string | undefined> {
-  let best: { dir: string; mtime: number } | undefined;
-  for (const entry of await readdir(cacheDir)) {
-    if (entry.startsWith(".") || !entry.endsWith(suffix)) continue;
-    const dir = join(cacheDir, entry);
-    const { mtimeMs } = await stat(dir);
-    if (best === undefined || mtimeMs > best.mtime) best = { dir, mtime: mtimeMs };
-  }
-  return best?.dir;
-}
-
-/** Downloads the package linux-image-amd64 depends on; refreshes apt's lists only if that fails. */
-async function downloadKernel(dir: string): Promise<{ deb: string; name: string }> {
-  const attempt = async (): Promise<{ deb: string; name: string } | string> => {
-    const show = spawnSync("apt-cache", ["show", "--no-all-versions", "linux-image-amd64"], { encoding: "utf8" });
-    const dep = /^Depends:.*?\b(linux-image-[^\s,(]+)\s*\(= ([^)\s]+)\)/m.exec(show.stdout);
-    if (dep?.[1] === undefined || dep[2] === undefined) return `apt-cache show linux-image-amd64: ${show.stderr || "no versioned kernel dependency"}`;
-    const pkg = dep[1];
-    const version = dep[2];
-    const got = spawnSync("apt-get", ["download", `${pkg}=${version}`], { cwd: dir, encoding: "utf8" });
-    if (got.status !== 0) return `apt-get download ${pkg}=${version}: ${got.stderr}`;
-    const deb = (await readdir(dir)).find((f) => f.startsWith(`${pkg}_`) && f.endsWith(".deb"));
-    if (deb === undefined) return `apt-get download ${pkg} left no .deb`;
-    return { deb: join(dir, deb), name: `${pkg}_${version}` };
-  };
-  const first = await attempt();
-  if (typeof first !== "string") return first;
-  const update = process.getuid?.() === 0
-    ? spawnSync("apt-get", ["update"], { encoding: "utf8" })
-    : spawnSync("sudo", ["-n", "apt-get", "update"], { encoding: "utf8" });
-  const second = await attempt();
-  if (typeof second !== "string") return second;
-  throw new Error(`cannot download Debian's kernel: ${first.trim()}; after apt-get update (${update.stderr.trim() || `status ${update.status}`}): ${second.trim()}`);
-}
-
-const XZ_MAGIC = Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]);
-const ELF_MAGIC = Buffer.from([0x7f, 0x45, 0x4c, 0x46]);
-
-/**
- * Debian's bzImage wraps an xz-compressed ELF vmlinux, which QEMU boots directly (PVH): that
- * skips decompressing the kernel, which takes seconds under TCG. Other kernels stay as they are.
- */
-function uncompressedKernel(bzImage: Buffer): Buffer {
-  const at = bzImage.indexOf(XZ_MAGIC);
-  if (at < 0) return bzImage;
-  const elf = run("xz", ["-dc", "--single-stream"], bzImage.subarray(at));
-  return elf.subarray(0, 4).equals(ELF_MAGIC) ? elf : bzImage;
-}
-
-/** Finds each module of MODULES under lib/modules/<release>/kernel, as .ko or .ko.xz. */
-async function moduleFiles(modulesDir: string): Promise<Map<string, string>> {
-  const releases = await readdir(modulesDir);
-  const release = releases[0];
-  if (release === undefined || releases.length !== 1) throw new Error(`expected one kernel release in ${modulesDir}, found ${releases.join(", ")}`);
-  const found = new Map<string, string>();
-  const files = await readdir(join(modulesDir, release, "kernel"), { recursive: true });
-  for (const file of files) {
-    const name = /([^/]+)\.ko(\.xz)?$/.exec(file)?.[1];
-    if (name !== undefined && MODULES.includes(name)) found.set(name, join(modulesDir, release, "kernel", file));
-  }
-  const missing = MODULES.filter((m) => !found.has(m));
-  if (missing.length > 0) throw new Error(`kernel ${release} lacks modules ${missing.join(", ")}`);
-  return found;
-}
-
-async function initramfsEntries(init: Buffer, busybox: Buffer, modules: Map<string, string>): Promise<CpioEntry[]> {
-  const dir = (name: string): CpioEntry => ({ name, mode: S_IFDIR | 0o755, data: Buffer.alloc(0) });
-  const file = (name: string, data: Buffer, perm = 0o644): CpioEntry => ({ name, mode: S_IFREG | perm, data });
-  const entries = [
-    ...["bin", "dev", "proc", "sys", "tmp", "mnt", "lib", "lib/modules"].map(dir),
-    // The kernel opens /dev/console for init's stdio before init can mount devtmpfs.
-    { name: "dev/console", mode: S_IFCHR | 0o600, data: Buffer.alloc(0), rdev: [5, 1] as const },
-    file("bin/busybox", busybox, 0o755),
-    file("init", init, 0o755),
-    file("lib/modules/order", Buffer.from(MODULES.join("\n") + "\n")),
-  ];
-  for (const [name, path] of modules) {
-    const data = path.endsWith(".xz") ? run("xz", ["-dc", path]) : await readFile(path);
-    entries.push(file(`lib/modules/${name}.ko`, data));
-  }
-  return entries;
-}
-
-const S_IFDIR = 0o040000;
-const S_IFREG = 0o100000;
-const S_IFCHR = 0o020000;
-
-interface CpioEntry {
-  name: string;
-  mode: number;
-  data: Buffer;
-  rdev?: readonly [number, number];
-}
-
-/** A cpio archive in the "newc" format the kernel unpacks as an initramfs; owner root, mtime 0. */
-function newc(entries: CpioEntry[]): Buffer {
-  const parts: Buffer[] = [];
-  const pad4 = (n: number): Buffer => Buffer.alloc((4 - (n % 4)) % 4);
-  const record = (ino: number, e: CpioEntry): void => {
-    const name = Buffer.from(e.name + "\0");
-    const fields = [ino, e.mode, 0, 0, (e.mode & 0o170000) === S_IFDIR ? 2 : 1, 0, e.data.length, 0, 0, e.rdev?.[0] ?? 0, e.rdev?.[1] ?? 0, name.length, 0];
-    const header = Buffer.from("070701" + fields.map((f) => f.toString(16).padStart(8, "0")).join(""));
-    parts.push(header, name, pad4(header.length + name.length), e.data, pad4(e.data.length));
-  };
-  entries.forEach((e, i) => { record(i + 1, e); });
-  record(0, { name: "TRAILER!!!", mode: 0, data: Buffer.alloc(0) });
-  return Buffer.concat(parts);
-}
-
-function run(cmd: string, args: string[], input?: Buffer): Buffer {
-  const r = spawnSync(cmd, args, { maxBuffer: 256 * 1024 * 1024, ...(input === undefined ? {} : { input }) });
-  if (r.error !== undefined) throw new Error(`${cmd}: ${r.error.message}`);
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(" ")} failed: ${r.stderr.toString().trim()}`);
-  return r.stdout;
-}
-
-function isErrno(e: unknown, code: string): boolean {
-  return e instanceof Error && "code" in e && e.code === code;
 }
 
 export interface GuestDisk {
