@@ -6,11 +6,13 @@ import { Command } from "commander";
 import { EXIT } from "../src/cli/exit-codes.js";
 import { readUnlock } from "../src/cli/unlock-options.js";
 import { runCli } from "../src/cli/run-cli.js";
-import { abortOnStopSignals, onStopSignals } from "../src/cli/stop-signals.js";
+import { terminalRunIo } from "../src/cli/run-io.js";
+import { abortOnStopSignals } from "../src/cli/stop-signals.js";
 import { UsageError } from "../src/errors/errors.js";
 import { detectHost } from "../src/host/detect-host.js";
 import { formatHost } from "../src/host/format-host.js";
 import { askPlayer } from "../src/host/player-probe.js";
+import { outcomeExitCode, outcomeMessage } from "../src/run/outcome.js";
 import { runStick } from "../src/run/run-stick.js";
 import { serveStick } from "../src/serve/serve-stick.js";
 
@@ -42,24 +44,16 @@ async function main(argv: string[]): Promise<number> {
     .option("--passphrase-file <file>", "read the passphrase from this file (else $STICKVM_PASSPHRASE, else ask)")
     .option("--recovery-key-file <file>", "unlock with the recovery key in this file instead")
     .action(async (o: { stick: string; headless?: boolean; powerdownTimeout: number; passphraseFile?: string; recoveryKeyFile?: string }) => {
-      const status = (message: string): void => {
-        process.stderr.write(`stickvm: ${message}\n`);
-      };
+      const io = terminalRunIo();
       const outcome = await runStick({
         stick: o.stick,
         unlock: await readUnlock(o),
         headless: o.headless === true,
         powerdownTimeoutMs: o.powerdownTimeout * 1000,
-        terminal: { input: process.stdin, output: process.stdout },
-        stopRequests: onStopSignals,
-        onStatus: status,
-        onWarning: (message) => {
-          process.stderr.write(`warning: ${message}\n`);
-        },
+        ...io,
       });
-      if (outcome.stoppedBy === "guest") status("the guest powered off");
-      else status(outcome.guestPoweredOff ? "stopped: the guest powered off" : "stopped: the guest did not power off in time, so its unflushed writes are lost");
-      exitCode = outcome.stoppedBy === "guest" ? EXIT.ok : EXIT.interrupted;
+      io.onStatus(outcomeMessage(outcome));
+      exitCode = outcomeExitCode(outcome);
     });
 
   program
