@@ -57,6 +57,7 @@ export async function runStick(o: RunOptions): Promise<PlayerOutcome> {
         await findPlayer({ stick: o.stick, platform: host.system.platform, arch: host.system.arch, allowHostPlayer: policy.allowHostPlayer, ...(env.PATH === undefined ? {} : { path: env.PATH }) }),
         host,
         runDir,
+        o.onStatus,
       );
       const display = o.headless || !host.display.available ? "none" : "window";
       if (display === "none" && !o.headless) o.onStatus(`no display (${host.display.how}): the guest's console is this terminal`);
@@ -110,8 +111,17 @@ function mustCopyPlayer(host: HostReport): boolean {
 }
 
 /** The stick's player where it can run: copied into the run folder when the stick cannot run it. */
-async function runnablePlayer(player: Player, host: HostReport, runDir: string): Promise<Player> {
-  return player.kind === "stick" && mustCopyPlayer(host) ? copyPlayerForExec(player, join(runDir, "player")) : player;
+async function runnablePlayer(player: Player, host: HostReport, runDir: string, status: (message: string) => void): Promise<Player> {
+  if (player.kind === "host") {
+    status(`player: this host's ${player.binary} (the stick has none for this host)`);
+    return player;
+  }
+  if (!mustCopyPlayer(host)) {
+    status(`player: the stick's (${player.manifest.qemuVersion})`);
+    return player;
+  }
+  status(`player: the stick's (${player.manifest.qemuVersion}), copied to ${runDir} because the stick is mounted noexec or showexec`);
+  return copyPlayerForExec(player, join(runDir, "player"));
 }
 
 function describeAccelerator(host: HostReport): string {
