@@ -44,7 +44,7 @@ export async function qemuAloneSeconds(): Promise<number> {
     const socket = join(dir, "qmp.sock");
     const t0 = process.hrtime.bigint();
     const child = spawn("qemu-system-x86_64", ["-nodefaults", "-no-user-config", "-machine", "q35", "-accel", "tcg", "-m", "256", "-display", "none", "-qmp", `unix:${socket},server=on,wait=off`], { stdio: "ignore" });
-    const qmp = await QmpClient.connect(socket, { timeoutMs: 30_000, alive: () => child.exitCode === null });
+    const qmp = await QmpClient.connect({ socket }, { timeoutMs: 30_000, alive: () => child.exitCode === null });
     const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
     await qmp.execute("quit").catch(() => undefined);
     qmp.close();

@@ -19,12 +19,16 @@ export interface BootFiles {
   append: string;
 }
 
+/** Where QEMU reaches a server of the launcher's: a Unix socket, or TCP on the loopback (Windows, whose Node has no Unix sockets). */
+export type Endpoint = { socket: string } | { host: string; port: number };
+
 export interface QemuArgsInput {
   host: { cpus: number; freeMemoryBytes: number; accelerators: QemuAccelerator[] };
   policy: PlayerPolicy;
-  /** The Unix socket `stickvm serve` listens on; the exports are named after DISK_SERIALS' keys. */
-  nbdSocket: string;
-  qmpSocket: string;
+  /** Where the NBD server listens; the exports are named after DISK_SERIALS' keys. */
+  nbd: Endpoint;
+  /** Where QEMU's QMP server is to listen. */
+  qmp: Endpoint;
   /** What this player's build supports (player-capabilities.ts). */
   capabilities: { sandbox: boolean };
   /** Absent: boot from the system disk. */
@@ -58,9 +62,10 @@ export function qemuArgs(o: QemuArgsInput): string[] {
   args.push("-m", String(guestMemoryMiB(o.policy.memoryBytes, o.host.freeMemoryBytes)));
   args.push("-smp", String(Math.max(1, Math.min(o.policy.cpus, o.host.cpus))));
   if (o.capabilities.sandbox) args.push("-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny");
+  const server = "socket" in o.nbd ? `server.type=unix,server.path=${q(o.nbd.socket)}` : `server.type=inet,server.host=${o.nbd.host},server.port=${String(o.nbd.port)}`;
   for (const name of Object.keys(DISK_SERIALS) as DiskName[]) {
     args.push(
-      "-blockdev", `driver=nbd,node-name=${name},server.type=unix,server.path=${q(o.nbdSocket)},export=${name},cache.direct=on,discard=unmap`,
+      "-blockdev", `driver=nbd,node-name=${name},${server},export=${name},cache.direct=on,discard=unmap`,
       "-device", `virtio-blk-pci,drive=${name},serial=${DISK_SERIALS[name]}${name === "system" && o.boot === undefined ? ",bootindex=0" : ""}`,
     );
   }
@@ -72,6 +77,6 @@ export function qemuArgs(o: QemuArgsInput): string[] {
   if (o.policy.usbPassthrough) args.push("-device", "qemu-xhci,id=passthrough");
   if (o.display === "window") args.push("-device", "virtio-vga", "-device", "qemu-xhci,id=input", "-device", "usb-tablet,bus=input.0", "-display", "default");
   else args.push("-display", "none", "-serial", "stdio");
-  args.push("-qmp", `unix:${q(o.qmpSocket)},server=on,wait=off`);
+  args.push("-qmp", `${"socket" in o.qmp ? `unix:${q(o.qmp.socket)}` : `tcp:${o.qmp.host}:${String(o.qmp.port)}`},server=on,wait=off`);
   return args;
 }

@@ -1,5 +1,6 @@
 import { EventEmitter } from "node:events";
 import { connect, type Socket } from "node:net";
+import type { Endpoint } from "./qemu-args.js";
 import { setTimeout as sleep } from "node:timers/promises";
 
 /** A QMP event as QEMU sends it (`{"event": NAME, "data": {...}, "timestamp": {...}}`). */
@@ -39,15 +40,16 @@ export class QmpClient extends EventEmitter<{ event: [QmpEvent]; close: [] }> {
   }
 
   /**
-   * Connects to the socket QEMU creates at start (`-qmp unix:PATH,server=on,wait=off`),
+   * Connects to the socket QEMU creates at start (`-qmp unix:PATH,server=on,wait=off`, or tcp:),
    * retrying until it appears, `alive()` says QEMU is gone, or `timeoutMs` passes; then
    * reads the greeting and leaves capabilities negotiation so commands can be sent.
    */
-  static async connect(path: string, o: { timeoutMs: number; alive: () => boolean }): Promise<QmpClient> {
+  static async connect(at: Endpoint, o: { timeoutMs: number; alive: () => boolean }): Promise<QmpClient> {
+    const where = "socket" in at ? at.socket : `${at.host}:${String(at.port)}`;
     const deadline = Date.now() + o.timeoutMs;
     for (;;) {
       const socket = await new Promise<Socket | Error>((resolve) => {
-        const s = connect(path);
+        const s = "socket" in at ? connect(at.socket) : connect(at.port, at.host);
         s.once("connect", () => { resolve(s); });
         s.once("error", (err) => { resolve(err); });
       });
@@ -58,7 +60,7 @@ export class QmpClient extends EventEmitter<{ event: [QmpEvent]; close: [] }> {
         return client;
       }
       if (!o.alive()) throw new Error("QEMU ended before its QMP socket opened");
-      if (Date.now() > deadline) throw new Error(`QEMU's QMP socket ${path} did not open within ${o.timeoutMs} ms: ${socket.message}`);
+      if (Date.now() > deadline) throw new Error(`QEMU's QMP socket ${where} did not open within ${o.timeoutMs} ms: ${socket.message}`);
       await sleep(25);
     }
   }

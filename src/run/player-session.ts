@@ -1,6 +1,7 @@
 import { spawn } from "node:child_process";
 import { PlayerFailedError } from "../errors/errors.js";
 import { QmpClient } from "../player/qmp.js";
+import type { Endpoint } from "../player/qemu-args.js";
 import type { PlayerCommand } from "../player/start-player.js";
 import { attachTerminal, type Terminal } from "./guest-terminal.js";
 
@@ -11,7 +12,7 @@ const STDERR_TAIL_BYTES = 4096;
 
 export interface PlayerSessionOptions {
   command: PlayerCommand;
-  qmpSocket: string;
+  qmp: Endpoint;
   /** The guest's serial console on the terminal (QEMU was given `-serial stdio`). */
   headless: boolean;
   terminal: Terminal;
@@ -56,7 +57,7 @@ export async function runPlayerSession(o: PlayerSessionOptions): Promise<PlayerO
 
   let qmp: QmpClient;
   try {
-    qmp = await QmpClient.connect(o.qmpSocket, { timeoutMs: QMP_CONNECT_MS, alive });
+    qmp = await QmpClient.connect(o.qmp, { timeoutMs: QMP_CONNECT_MS, alive });
   } catch (err) {
     if (alive()) child.kill("SIGKILL");
     const end = await ended;

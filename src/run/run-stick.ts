@@ -11,6 +11,7 @@ import { playerCommand } from "../player/start-player.js";
 import { playerPolicy } from "../policy/player-policy.js";
 import { openServeSession } from "../serve/serve-stick.js";
 import type { Terminal } from "./guest-terminal.js";
+import { freeLoopbackPort } from "./free-port.js";
 import { copyPlayerForExec } from "./player-exec-copy.js";
 import { runPlayerSession, type PlayerOutcome } from "./player-session.js";
 import { canExecuteIn, createRunFolder, runFolderCandidates } from "./run-folder.js";
@@ -27,11 +28,13 @@ export interface RunOptions {
   onStatus: (message: string) => void;
   onWarning: (message: string) => void;
   env?: NodeJS.ProcessEnv;
+  /** How QEMU reaches the NBD server and its own QMP socket: Unix sockets, except on Windows (TCP on 127.0.0.1). */
+  transport?: "unix" | "tcp";
 }
 
 /**
  * `stickvm run`: describe the host, lock and unlock the stick (its manifests checked), serve
- * its three disks on a Unix socket in the run folder, find and start the player with the
+ * its three disks on a Unix socket in the run folder (TCP on 127.0.0.1 on Windows), find and start the player with the
  * argv the host and policy call for (with the stick's kernel and initrd when it has them), and wait until the guest powers off or a stop request
  * ends the session. Every path then flushes and closes the disks, stops the server, and
  * removes the run and session folders. Nothing starts when a step before the player fails.
@@ -48,7 +51,8 @@ export async function runStick(o: RunOptions): Promise<PlayerOutcome> {
   const runDir = await createRunFolder(runFolderCandidates(env, host.system.platform), mustCopyPlayer(host) ? canExecuteIn : undefined);
   try {
     o.onStatus("unlocking the stick");
-    const session = await openServeSession({ stick: o.stick, unlock: o.unlock, listen: { socket: join(runDir, "nbd.sock") }, onWarning: o.onWarning });
+    const tcp = (o.transport ?? (host.system.platform === "win32" ? "tcp" : "unix")) === "tcp";
+    const session = await openServeSession({ stick: o.stick, unlock: o.unlock, listen: tcp ? { port: 0 } : { socket: join(runDir, "nbd.sock") }, onWarning: o.onWarning });
     let outcome: PlayerOutcome;
     try {
       checkStop();
@@ -61,7 +65,7 @@ export async function runStick(o: RunOptions): Promise<PlayerOutcome> {
       );
       const display = o.headless || !host.display.available ? "none" : "window";
       if (display === "none" && !o.headless) o.onStatus(`no display (${host.display.how}): the guest's console is this terminal`);
-      const qmpSocket = join(runDir, "qmp.sock");
+      const qmp = tcp ? { host: "127.0.0.1", port: await freeLoopbackPort() } : { socket: join(runDir, "qmp.sock") };
       // decoded into the run folder (RAM where the host has it), and removed once QEMU has loaded them
       const bootDir = join(runDir, "boot");
       await mkdir(bootDir, { mode: 0o700 });
@@ -69,8 +73,8 @@ export async function runStick(o: RunOptions): Promise<PlayerOutcome> {
       const args = qemuArgs({
         host: { cpus: host.system.cpus, freeMemoryBytes: host.system.freeMemoryBytes, accelerators: host.accelerators },
         policy,
-        nbdSocket: join(runDir, "nbd.sock"),
-        qmpSocket,
+        nbd: session.address,
+        qmp,
         capabilities: await probeCapabilities(player),
         ...(boot === undefined ? {} : { boot }),
         display,
@@ -80,7 +84,7 @@ export async function runStick(o: RunOptions): Promise<PlayerOutcome> {
       unsubscribe();
       outcome = await runPlayerSession({
         command: playerCommand(player, args, env),
-        qmpSocket,
+        qmp,
         headless: display === "none",
         terminal: o.terminal,
         stopRequests: o.stopRequests,

@@ -10,7 +10,7 @@ import { openLogOnStick } from "../layers/log-on-stick.js";
 import { createScratchDevice, OverlayDevice } from "../layers/overlay-device.js";
 import { UnpackedCache } from "../layers/unpacked-cache.js";
 import { ZeroDevice } from "../layers/zero-device.js";
-import { startNbdServer, type NbdExports } from "../nbd/server.js";
+import { startNbdServer, type NbdExports, type NbdServer } from "../nbd/server.js";
 import { removeStaleSocket } from "./stale-socket.js";
 import { lockStick } from "./stick-lock.js";
 import { systemChangesPolicy } from "../policy/system-changes.js";
@@ -57,6 +57,8 @@ export interface ServeSession {
   /** This session's folder on the host (under the OS temp folder), removed by close. */
   sessionDir: string;
   exports: ServeReady["exports"];
+  /** Where the server listens (a TCP port asked as 0 is the one bound). */
+  address: NbdServer["address"];
   /** Stops the server, flushes and closes every layer, removes the session folder, releases the lock. */
   close: () => Promise<void>;
 }
@@ -109,6 +111,7 @@ export async function openServeSession(o: Omit<ServeOptions, "signal" | "onReady
       stick,
       sessionDir,
       exports: [...exports].map(([name, e]) => ({ name, size: e.device.size, uri: server.uri(name) })),
+      address: server.address,
       close: closeAll,
     };
   } catch (err) {

@@ -42,8 +42,8 @@ blockdev --getsize64 ${guestDiskPath(DISK_SERIALS.system)}`;
             ...qemuArgs({
               host: { cpus: 1, freeMemoryBytes: 2048 * MiB, accelerators: ["tcg"] },
               policy: { ...DEFAULT_PLAYER_POLICY, network: "none", memoryBytes: 256 * MiB, cpus: 1 },
-              nbdSocket: socket,
-              qmpSocket: join(dir, "qmp.sock"),
+              nbd: { socket },
+              qmp: { socket: join(dir, "qmp.sock") },
               capabilities,
               boot: { ...guest, append },
               display: "none",

@@ -9,8 +9,8 @@ const GiB = 1024 * MiB;
 const base: QemuArgsInput = {
   host: { cpus: 8, freeMemoryBytes: 16 * GiB, accelerators: ["kvm", "tcg"] },
   policy: DEFAULT_PLAYER_POLICY,
-  nbdSocket: "/run/stickvm/nbd.sock",
-  qmpSocket: "/run/stickvm/qmp.sock",
+  nbd: { socket: "/run/stickvm/nbd.sock" },
+  qmp: { socket: "/run/stickvm/qmp.sock" },
   capabilities: { sandbox: true },
   display: "none",
 };
@@ -39,7 +39,8 @@ const cases: { name: string; change: Partial<QemuArgsInput>; option: string; wan
   { name: "kernel boot", change: { boot: { kernel: "/k", initrd: "/i", append: "console=ttyS0" } }, option: "-kernel", want: ["/k"] },
   { name: "kernel boot: initrd", change: { boot: { kernel: "/k", initrd: "/i", append: "console=ttyS0" } }, option: "-initrd", want: ["/i"] },
   { name: "kernel boot: command line", change: { boot: { kernel: "/k", initrd: "/i", append: "console=ttyS0" } }, option: "-append", want: ["console=ttyS0"] },
-  { name: "QMP socket, commas doubled", change: { qmpSocket: "/tmp/a,b/qmp.sock" }, option: "-qmp", want: ["unix:/tmp/a,,b/qmp.sock,server=on,wait=off"] },
+  { name: "QMP socket, commas doubled", change: { qmp: { socket: "/tmp/a,b/qmp.sock" } }, option: "-qmp", want: ["unix:/tmp/a,,b/qmp.sock,server=on,wait=off"] },
+  { name: "QMP over TCP", change: { qmp: { host: "127.0.0.1", port: 4444 } }, option: "-qmp", want: ["tcp:127.0.0.1:4444,server=on,wait=off"] },
   { name: "headless", change: {}, option: "-display", want: ["none"] },
   { name: "window", change: { display: "window" }, option: "-display", want: ["default"] },
   { name: "headless: the serial console on stdio", change: {}, option: "-serial", want: ["stdio"] },
@@ -60,9 +61,11 @@ test("qemu args: the three exports as virtio disks with their serials; only the 
     "virtio-blk-pci,drive=local,serial=stickvm-local",
   ]);
   assert.ok(devices({ boot: { kernel: "/k", initrd: "/i", append: "" } }).every((d) => !d.includes("bootindex")));
-  const blockdevs = values(qemuArgs({ ...base, nbdSocket: "/s,1.sock" }), "-blockdev");
+  const blockdevs = values(qemuArgs({ ...base, nbd: { socket: "/s,1.sock" } }), "-blockdev");
   assert.deepEqual(blockdevs.map((b) => /export=(\w+)/.exec(b)?.[1]), ["system", "user", "local"]);
   assert.ok(blockdevs.every((b) => b.includes("server.type=unix,server.path=/s,,1.sock,")), blockdevs.join("\n"));
+  const overTcp = values(qemuArgs({ ...base, nbd: { host: "127.0.0.1", port: 10809 } }), "-blockdev");
+  assert.ok(overTcp.every((b) => b.includes("server.type=inet,server.host=127.0.0.1,server.port=10809,")), overTcp.join("\n"));
 });
 
 test("qemu args: no defaults, no user config; no USB controller for host devices unless the policy allows pass-through", () => {
