@@ -55,38 +55,42 @@ export async function runPlayerSession(o: PlayerSessionOptions): Promise<PlayerO
     return new PlayerFailedError(`${why}${tail === "" ? "" : `; QEMU said: ${tail}`}`);
   };
 
-  let qmp: QmpClient;
-  try {
-    qmp = await QmpClient.connect(o.qmp, { timeoutMs: QMP_CONNECT_MS, alive });
-  } catch (err) {
-    if (alive()) child.kill("SIGKILL");
-    const end = await ended;
-    if (end.error !== undefined) throw failed(`the player ${o.command.command} cannot be started: ${end.error.message}`);
-    throw failed(`the player did not start (${(err as Error).message}; ${describeEnd(end.code, end.signal)})`);
-  }
-  let shutdownReason: string | undefined;
-  qmp.on("event", (e) => {
-    if (e.event === "SHUTDOWN") shutdownReason = String(e.data.reason);
-  });
-
   let requests = 0;
+  let qmp: QmpClient | undefined;
   const timers: NodeJS.Timeout[] = [];
   const forceStop = (why: string): void => {
     o.onStatus(`${why}: stopping the player`);
-    qmp.execute("quit").catch(() => undefined);
+    qmp?.execute("quit").catch(() => undefined);
     timers.push(setTimeout(() => { if (alive()) child.kill("SIGKILL"); }, QUIT_GRACE_MS));
   };
   const requestStop = (): void => {
     requests++;
-    if (requests === 1) {
+    // before QEMU answers on QMP the guest has not run, so there is nothing to flush
+    if (qmp === undefined) {
+      if (alive()) child.kill("SIGKILL");
+    } else if (requests === 1) {
       o.onStatus(`asking the guest to power off (up to ${Math.round(o.powerdownTimeoutMs / 1000)} s; Ctrl-C again stops it at once)`);
       qmp.execute("system_powerdown").catch(() => undefined);
       timers.push(setTimeout(() => { forceStop(`the guest did not power off within ${Math.round(o.powerdownTimeoutMs / 1000)} s`); }, o.powerdownTimeoutMs));
     } else if (requests === 2) forceStop("asked again");
   };
   const unsubscribe = o.stopRequests(requestStop);
-  const detach = attachTerminal(o.terminal, o.headless && child.stdin && child.stdout ? { stdin: child.stdin, stdout: child.stdout } : undefined, requestStop);
+  let detach: (() => void) | undefined;
   try {
+    try {
+      qmp = await QmpClient.connect(o.qmp, { timeoutMs: QMP_CONNECT_MS, alive });
+    } catch (err) {
+      if (alive()) child.kill("SIGKILL");
+      const end = await ended;
+      if (requests > 0) return { stoppedBy: "request", guestPoweredOff: false };
+      if (end.error !== undefined) throw failed(`the player ${o.command.command} cannot be started: ${end.error.message}`);
+      throw failed(`the player did not start (${(err as Error).message}; ${describeEnd(end.code, end.signal)})`);
+    }
+    let shutdownReason: string | undefined;
+    qmp.on("event", (e) => {
+      if (e.event === "SHUTDOWN") shutdownReason = String(e.data.reason);
+    });
+    detach = attachTerminal(o.terminal, o.headless && child.stdin && child.stdout ? { stdin: child.stdin, stdout: child.stdout } : undefined, requestStop);
     try {
       await o.onStarted?.();
     } catch (err) {
@@ -101,8 +105,8 @@ export async function runPlayerSession(o: PlayerSessionOptions): Promise<PlayerO
   } finally {
     await ended;
     unsubscribe();
-    detach();
-    qmp.close();
+    detach?.();
+    qmp?.close();
     for (const t of timers) clearTimeout(t);
   }
 }

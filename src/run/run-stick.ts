@@ -81,7 +81,6 @@ export async function runStick(o: RunOptions): Promise<PlayerOutcome> {
       });
       checkStop();
       o.onStatus(`starting the guest (${describeAccelerator(host)}); Ctrl-C asks it to power off`);
-      unsubscribe();
       outcome = await runPlayerSession({
         command: playerCommand(player, args, env),
         qmp,
