@@ -65,6 +65,17 @@ test("run: SIGTERM asks the guest to power off, stops QEMU after the timeout; a 
     await opensClean(stick, dir);
   });
 
+  await t.test("SIGTERM as the player starts: exit 130 and no QEMU left, whichever side of QMP's start it lands", async () => {
+    const r = startRun(["--stick", stick, "--headless", "--powerdown-timeout", "2"]);
+    await r.waitFor(/starting the guest/, 60_000, "stderr");
+    const children = (): string => spawnSync("pgrep", ["-P", String(r.proc.pid)], { encoding: "utf8" }).stdout.trim();
+    r.proc.kill("SIGTERM");
+    const before = children();
+    assert.equal(await r.exited, EXIT.interrupted, r.stderr());
+    for (const pid of before.split("\n").filter((p) => p !== "")) assert.ok(!isRunning(Number(pid)), `child ${pid} is gone`);
+    await opensClean(stick, dir);
+  });
+
   await t.test("QEMU killed: exit 9 and a clear message", async () => {
     const r = startRun(["--stick", stick, "--headless"]);
     await r.waitFor(/starting the guest/, 60_000, "stderr");
