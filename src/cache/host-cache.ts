@@ -1,6 +1,7 @@
 import { mkdir, readdir, readFile, rename, rm, rmdir, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { freeSpaceFor } from "../host/cache-dir.js";
+import { AEAD_OVERHEAD } from "../crypto/aead.js";
 import { syncFolder, writeNewFileDurably } from "../util/durable-file.js";
 import { LayoutError } from "../util/bytes.js";
 import { emptyStats, type CacheStats } from "./cache-stats.js";
@@ -47,7 +48,8 @@ export class HostCache {
   ) {
     this.stats.boundBytes = bound;
     this.stats.off = off;
-    this.earlyLeft = Math.floor(bound / 2 / o.chunkSize);
+    // as many chunks as the boot set's cap surely holds: a chunk stored raw is its size, an encoding byte and the AEAD overhead
+    this.earlyLeft = Math.floor(bound / 2 / (o.chunkSize + 1 + AEAD_OVERHEAD));
   }
 
   /** Opens (creating) the folder; every problem turns the cache off or empties it with a warning, never fails the session. */
