@@ -8,6 +8,7 @@ import { readUnlock } from "../src/cli/unlock-options.js";
 import { runCli } from "../src/cli/run-cli.js";
 import { terminalRunIo } from "../src/cli/run-io.js";
 import { abortOnStopSignals } from "../src/cli/stop-signals.js";
+import { describeStats, statsLines, type CacheStats } from "../src/cache/cache-stats.js";
 import { UsageError } from "../src/errors/errors.js";
 import { detectHost } from "../src/host/detect-host.js";
 import { formatHost } from "../src/host/format-host.js";
@@ -31,6 +32,10 @@ function seconds(text: string): number {
   return n;
 }
 
+function printStats(stats: CacheStats): void {
+  process.stdout.write(statsLines(stats));
+}
+
 async function main(argv: string[]): Promise<number> {
   const program = new Command("stickvm").description("Run the managed desktop on this stick").version("0.1.0").exitOverride();
   let exitCode: number = EXIT.ok;
@@ -43,13 +48,17 @@ async function main(argv: string[]): Promise<number> {
     .option("--powerdown-timeout <seconds>", "how long the guest has to power off after Ctrl-C or SIGTERM", seconds, 60)
     .option("--passphrase-file <file>", "read the passphrase from this file (else $STICKVM_PASSPHRASE, else ask)")
     .option("--recovery-key-file <file>", "unlock with the recovery key in this file instead")
-    .action(async (o: { stick: string; headless?: boolean; powerdownTimeout: number; passphraseFile?: string; recoveryKeyFile?: string }) => {
+    .option("--cache-dir <dir>", "keep the host cache of base chunks under this folder (default: the policy's, else this OS's cache folder)")
+    .option("--stats", "print the host cache's counters at exit")
+    .action(async (o: { stick: string; headless?: boolean; powerdownTimeout: number; passphraseFile?: string; recoveryKeyFile?: string; cacheDir?: string; stats?: boolean }) => {
       const io = terminalRunIo();
       const outcome = await runStick({
         stick: o.stick,
         unlock: await readUnlock(o),
         headless: o.headless === true,
         powerdownTimeoutMs: o.powerdownTimeout * 1000,
+        ...(o.cacheDir === undefined ? {} : { cacheDir: o.cacheDir }),
+        ...(o.stats === true ? { onStats: printStats } : {}),
         ...io,
       });
       io.onStatus(outcomeMessage(outcome));
@@ -64,7 +73,9 @@ async function main(argv: string[]): Promise<number> {
     .option("--port <n>", "listen on this TCP port of 127.0.0.1", port)
     .option("--passphrase-file <file>", "read the passphrase from this file (else $STICKVM_PASSPHRASE, else ask)")
     .option("--recovery-key-file <file>", "unlock with the recovery key in this file instead")
-    .action(async (o: { stick: string; socket?: string; port?: number; passphraseFile?: string; recoveryKeyFile?: string }) => {
+    .option("--cache-dir <dir>", "keep the host cache of base chunks under this folder (default: the policy's, else this OS's cache folder)")
+    .option("--stats", "print the host cache's counters at exit")
+    .action(async (o: { stick: string; socket?: string; port?: number; passphraseFile?: string; recoveryKeyFile?: string; cacheDir?: string; stats?: boolean }) => {
       if ((o.socket === undefined) === (o.port === undefined)) throw new UsageError("give exactly one of --socket PATH and --port N");
       const listen = o.socket !== undefined ? { socket: o.socket } : { port: o.port ?? 0 };
       const unlock = await readUnlock(o);
@@ -76,6 +87,11 @@ async function main(argv: string[]): Promise<number> {
         signal: stop.signal,
         onWarning: (message) => {
           process.stderr.write(`warning: ${message}\n`);
+        },
+        ...(o.cacheDir === undefined ? {} : { cacheDir: o.cacheDir }),
+        onStats: (stats) => {
+          process.stderr.write(`stickvm: ${describeStats(stats)}\n`);
+          if (o.stats === true) printStats(stats);
         },
         onReady: (info) => {
           for (const e of info.exports) console.log(`${e.name}\t${e.size}\t${e.uri}`);

@@ -30,6 +30,7 @@ import { sha256 } from "../crypto/hash.js";
 import type { SigningKeyPair } from "../crypto/signing.js";
 import { ARGON2_DEFAULT, argon2ParamsProblem, type Argon2Params } from "../crypto/kdf.js";
 import { CorruptStickError, fileError, InterruptedError, StickvmError, UsageError } from "../errors/errors.js";
+import { hostCachePolicy } from "../policy/host-cache-policy.js";
 import { playerPolicy } from "../policy/player-policy.js";
 import { syncFolder, writeNewFileDurably } from "../util/durable-file.js";
 import type { DiskFormat } from "./image-format.js";
@@ -179,7 +180,9 @@ async function readPolicy(path: string | undefined): Promise<Buffer | undefined>
   }
   if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) throw new UsageError(`policy ${path} must be a JSON object`);
   try {
-    playerPolicy(buf); // a value the launcher would refuse is the admin's to fix, now
+    // a value the launcher would refuse is the admin's to fix, now
+    playerPolicy(buf);
+    hostCachePolicy(buf);
   } catch (err) {
     if (err instanceof CorruptStickError) throw new UsageError(`policy ${path}: ${err.message.replace(/^policy\.json: /, "")}`);
     throw err;

@@ -3,6 +3,7 @@ import type { Worker } from "node:worker_threads";
 import { spawnWorker } from "../util/spawn-worker.js";
 import type { ChunkLocation } from "../../stick-layout/chunk-index.js";
 import { ChunkInvalidError, CorruptStickError, StickvmError } from "../errors/errors.js";
+import type { CacheJob, CacheReport } from "../cache/read-through.js";
 import type { ChunkJob, ChunkReaderSetup, ChunkResult } from "./chunk-reader-worker.js";
 import { describeLocation } from "./pack-reader.js";
 
@@ -11,6 +12,12 @@ const JOBS_PER_THREAD = 2;
 
 export function defaultReaderThreads(): number {
   return Math.min(4, Math.max(1, availableParallelism()));
+}
+
+/** The host cache as the pool sees it (HostCache): what to tell a thread per chunk, and what it reported. */
+export interface ReaderCache {
+  job(id: Uint8Array): CacheJob;
+  settle(id: Uint8Array, report: CacheReport): void;
 }
 
 interface Pending {
@@ -28,7 +35,8 @@ interface Thread {
  * Reads and decodes chunks on worker threads: each reads a chunk's pack record, opens its
  * seal and inflates it, so that serving uses every core and the main thread only answers
  * NBD requests. Urgent jobs (a guest waits for them) go before background ones (read-ahead).
- * A bad record rejects with ChunkInvalidError naming its pack and offset.
+ * A bad record rejects with ChunkInvalidError naming its pack and offset. With a host cache,
+ * the threads read through it (src/cache/read-through.ts) and the cache hears what they did.
  */
 export class ChunkReaderPool {
   private readonly threads: Thread[] = [];
@@ -38,7 +46,13 @@ export class ChunkReaderPool {
   private seq = 0;
   private failure: Error | undefined;
 
-  constructor(stickDir: string, chunkSize: number, baseKey: Uint8Array, threads = defaultReaderThreads()) {
+  constructor(
+    stickDir: string,
+    chunkSize: number,
+    baseKey: Uint8Array,
+    threads = defaultReaderThreads(),
+    private readonly cache?: ReaderCache,
+  ) {
     const shared = new SharedArrayBuffer(baseKey.length);
     this.baseKey = new Uint8Array(shared);
     this.baseKey.set(baseKey);
@@ -63,6 +77,7 @@ export class ChunkReaderPool {
     if (this.failure) return Promise.reject(this.failure);
     // copies: a view of the manifest or an index entry's id would take the whole buffer under it through the clone
     const job: ChunkJob = { seq: this.seq++, id: Uint8Array.from(id), loc: { pack: loc.pack, offset: loc.offset, length: loc.length } };
+    if (this.cache) job.cache = this.cache.job(id);
     return new Promise((resolve, reject) => {
       (urgent ? this.urgent : this.background).push({ job, resolve, reject });
       this.dispatch();
@@ -86,6 +101,7 @@ export class ChunkReaderPool {
     t.running.delete(r.seq);
     if (t.running.size === 0) t.worker.unref();
     if (p !== undefined) {
+      if (r.cache) this.cache?.settle(p.job.id, r.cache);
       if ("plain" in r) p.resolve(Buffer.from(r.plain));
       else p.reject(resultError(p.job, r));
     }

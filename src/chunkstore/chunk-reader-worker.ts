@@ -2,6 +2,7 @@ import { parentPort, workerData } from "node:worker_threads";
 import type { ChunkLocation } from "../../stick-layout/chunk-index.js";
 import { ChunkInvalidError, CorruptStickError, StickvmError, type ErrorCode } from "../errors/errors.js";
 import { ownedCopy } from "../util/bytes.js";
+import { readThroughCache, type CacheJob, type CacheReport } from "../cache/read-through.js";
 import { ChunkDecodeError, openChunk } from "./chunk-codec.js";
 import { PackReader } from "./pack-reader.js";
 
@@ -17,6 +18,8 @@ export interface ChunkJob {
   seq: number;
   id: Uint8Array;
   loc: ChunkLocation;
+  /** Read through the host cache (absent: straight from the stick). */
+  cache?: CacheJob;
 }
 
 /**
@@ -25,13 +28,14 @@ export interface ChunkJob {
  * record is there but does not decode, `invalid` and `corrupt` for those typed errors, `stick`
  * for another typed error (its code and message), `bug` for anything else.
  */
-export type ChunkResult =
+export type ChunkResult = (
   | { seq: number; plain: ArrayBuffer }
   | { seq: number; decode: string }
   | { seq: number; invalid: { where: string; why: string } }
   | { seq: number; corrupt: string }
   | { seq: number; stick: { code: ErrorCode; message: string } }
-  | { seq: number; bug: string };
+  | { seq: number; bug: string }
+) & { cache?: CacheReport | undefined };
 
 const setup = workerData as ChunkReaderSetup;
 const baseKey = new Uint8Array(setup.baseKey);
@@ -48,15 +52,18 @@ function failure(seq: number, err: unknown): ChunkResult {
 }
 
 port.on("message", (job: ChunkJob) => {
+  const fromStick = (): Buffer => packs.readRecord(job.id, job.loc);
+  const open = (sealed: Buffer): Buffer => openChunk(baseKey, job.id, sealed, setup.chunkSize);
+  const cache: CacheReport | undefined = job.cache && { from: "stick", bytes: 0 };
   let plain: Buffer;
   try {
-    plain = openChunk(baseKey, job.id, packs.readRecord(job.id, job.loc), setup.chunkSize);
+    plain = job.cache && cache ? readThroughCache(job.cache, job.id, cache, fromStick, open) : open(fromStick());
   } catch (err) {
-    port.postMessage(failure(job.seq, err));
+    port.postMessage({ ...failure(job.seq, err), cache });
     return;
   }
   // only memory of its own may be transferred
   const own = plain.byteOffset === 0 && plain.byteLength === plain.buffer.byteLength ? plain : ownedCopy(plain);
-  const result: ChunkResult = { seq: job.seq, plain: own.buffer as ArrayBuffer };
+  const result = { seq: job.seq, plain: own.buffer as ArrayBuffer, cache } satisfies ChunkResult;
   port.postMessage(result, [result.plain]);
 });

@@ -3,7 +3,9 @@ import type { Manifest } from "../../stick-layout/manifest.js";
 import { wipeSecrets, type StickSecrets } from "../../stick-layout/secrets.js";
 import { BaseImage } from "./base-image.js";
 import { stickBoot, type StickBoot } from "./boot-files.js";
-import { ChunkReaderPool } from "./chunk-reader-pool.js";
+import { ChunkReaderPool, defaultReaderThreads } from "./chunk-reader-pool.js";
+import type { HostCache } from "../cache/host-cache.js";
+import { openStickCache, type StickCacheOptions } from "../cache/stick-cache.js";
 import { ChunkMissingError } from "../errors/errors.js";
 import { PackChunkStore } from "./pack-store.js";
 import {
@@ -31,17 +33,20 @@ export interface OpenStick {
   base: BaseImage;
   /** The user disk's template, when the admin gave one (format version 2): its chunks share the base's packs. */
   userTemplate: BaseImage | undefined;
+  /** The host cache the chunk reads go through, when one was asked for and the policy allows it. */
+  cache: HostCache | undefined;
   /** The kernel, initrd and command line for direct kernel boot (format version 3); absent: boot from the system disk. */
   boot?: StickBoot;
-  /** Closes the packs and overwrites the keys in memory. */
+  /** Closes the packs and the host cache (a kiosk's is removed) and overwrites the keys in memory. */
   close(): Promise<void>;
 }
 
 /**
  * The library entry point: unlock a stick, authenticate its header, check its signed manifest
  * (and the user template's and boot manifest's) against the pinned admin key, and give access to the base image.
+ * With `hostCache`, chunk reads (base, user template, boot files: all base-key chunks) go through it.
  */
-export async function openStick(dir: string, how: Unlock): Promise<OpenStick> {
+export async function openStick(dir: string, how: Unlock, options: { hostCache?: StickCacheOptions } = {}): Promise<OpenStick> {
   const copies = await readHeaderCopies(dir);
   const slots = await readKeySlots(dir);
   checkSlotsBelong(copies, slots);
@@ -54,7 +59,8 @@ export async function openStick(dir: string, how: Unlock): Promise<OpenStick> {
     const bootManifest = await loadBootManifest(dir, header, manifest);
     const index = await loadChunkIndex(dir, header);
     const store = new PackChunkStore(dir, index, manifest.chunkSize);
-    const readers = new ChunkReaderPool(dir, manifest.chunkSize, secrets.baseKey);
+    const cache = options.hostCache && (await openStickCache(options.hostCache, { policyBytes, secrets, stickId: header.stickId, chunkSize: manifest.chunkSize }));
+    const readers = new ChunkReaderPool(dir, manifest.chunkSize, secrets.baseKey, defaultReaderThreads(), cache);
     const readChunk = (id: Buffer, urgent: boolean): Promise<Buffer> => {
       const loc = store.locate(id);
       return loc === undefined ? Promise.reject(new ChunkMissingError(id.toString("hex"))) : readers.read(id, loc, urgent);
@@ -70,9 +76,11 @@ export async function openStick(dir: string, how: Unlock): Promise<OpenStick> {
       store,
       base,
       userTemplate,
+      cache,
       ...(bootManifest === undefined ? {} : { boot: stickBoot(bootManifest, readChunk) }),
       close: async () => {
         await readers.close();
+        await cache?.close();
         await store.close();
         wipeSecrets(secrets);
       },

@@ -1,6 +1,6 @@
-import { CorruptStickError, UsageError } from "../errors/errors.js";
-import { parseSize } from "../util/parse-size.js";
+import { CorruptStickError } from "../errors/errors.js";
 import { parsePolicyJson } from "./policy-json.js";
+import { oneOf, policySize } from "./policy-values.js";
 
 /**
  * What the policy says about the player (DESIGN section 7). The fields of policy.json read here:
@@ -37,36 +37,16 @@ export function playerPolicy(policyBytes: Buffer | undefined): PlayerPolicy {
   const d = DEFAULT_PLAYER_POLICY;
   return {
     network: p.network === undefined ? d.network : oneOf(p.network, "network", ["user", "none"] as const),
-    memoryBytes: p.memory === undefined ? d.memoryBytes : memory(p.memory),
+    memoryBytes: p.memory === undefined ? d.memoryBytes : policySize(p.memory, "memory", 1),
     cpus: p.cpus === undefined ? d.cpus : cpus(p.cpus),
     usbPassthrough: p.usbPassthrough === undefined ? d.usbPassthrough : flag(p.usbPassthrough, "usbPassthrough"),
     allowHostPlayer: p.allowHostPlayer === undefined ? d.allowHostPlayer : flag(p.allowHostPlayer, "allowHostPlayer"),
   };
 }
 
-function oneOf<T extends string>(value: unknown, key: string, allowed: readonly T[]): T {
-  if (typeof value === "string" && (allowed as readonly string[]).includes(value)) return value as T;
-  throw new CorruptStickError(`policy.json: ${key} must be ${allowed.map((a) => JSON.stringify(a)).join(" or ")}, not ${JSON.stringify(value)}`);
-}
-
 function flag(value: unknown, key: string): boolean {
   if (typeof value === "boolean") return value;
   throw new CorruptStickError(`policy.json: ${key} must be true or false, not ${JSON.stringify(value)}`);
-}
-
-function memory(value: unknown): number {
-  let bytes: number;
-  if (typeof value === "number") bytes = value;
-  else if (typeof value === "string") {
-    try {
-      bytes = parseSize(value, "memory");
-    } catch (err) {
-      if (err instanceof UsageError) throw new CorruptStickError(`policy.json: ${err.message}`);
-      throw err;
-    }
-  } else throw new CorruptStickError('policy.json: memory must be a size such as "4G"');
-  if (!Number.isSafeInteger(bytes) || bytes <= 0) throw new CorruptStickError("policy.json: memory must be positive");
-  return bytes;
 }
 
 function cpus(value: unknown): number {

@@ -1,4 +1,5 @@
 import { mkdir, rm } from "node:fs/promises";
+import { describeStats, type CacheStats } from "../cache/cache-stats.js";
 import { writeBootFiles } from "../chunkstore/boot-files.js";
 import { join } from "node:path";
 import type { Unlock } from "../chunkstore/stick-files.js";
@@ -28,6 +29,10 @@ export interface RunOptions {
   onStatus: (message: string) => void;
   onWarning: (message: string) => void;
   env?: NodeJS.ProcessEnv;
+  /** The host cache's folder (`--cache-dir`); default the policy's, else the OS's per-user cache folder. */
+  cacheDir?: string;
+  /** The host cache's counters at the end (`--stats`); they are logged through onStatus too. */
+  onStats?: (stats: CacheStats) => void;
   /** How QEMU reaches the NBD server and its own QMP socket: Unix sockets, except on Windows (TCP on 127.0.0.1). */
   transport?: "unix" | "tcp";
 }
@@ -52,7 +57,13 @@ export async function runStick(o: RunOptions): Promise<PlayerOutcome> {
   try {
     o.onStatus("unlocking the stick");
     const tcp = (o.transport ?? (host.system.platform === "win32" ? "tcp" : "unix")) === "tcp";
-    const session = await openServeSession({ stick: o.stick, unlock: o.unlock, listen: tcp ? { port: 0 } : { socket: join(runDir, "nbd.sock") }, onWarning: o.onWarning });
+    const session = await openServeSession({
+      stick: o.stick,
+      unlock: o.unlock,
+      listen: tcp ? { port: 0 } : { socket: join(runDir, "nbd.sock") },
+      onWarning: o.onWarning,
+      ...(o.cacheDir === undefined ? {} : { cacheDir: o.cacheDir }),
+    });
     let outcome: PlayerOutcome;
     try {
       checkStop();
@@ -100,6 +111,11 @@ export async function runStick(o: RunOptions): Promise<PlayerOutcome> {
     }
     o.onStatus("flushing the user disk and removing this session's files");
     await session.close();
+    const stats = session.stick.cache?.snapshot();
+    if (stats) {
+      o.onStatus(describeStats(stats));
+      o.onStats?.(stats);
+    }
     return outcome;
   } finally {
     unsubscribe();

@@ -1,7 +1,9 @@
 import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
+import type { CacheStats } from "../cache/cache-stats.js";
 import { openStick, type OpenStick } from "../chunkstore/open-stick.js";
+import { cacheDir } from "../host/cache-dir.js";
 import type { Unlock } from "../chunkstore/stick-files.js";
 import { BaseDevice } from "../layers/base-device.js";
 import type { BlockDevice } from "../layers/block-device.js";
@@ -27,8 +29,12 @@ export interface ServeOptions {
   /** Resolves the session: serving stops when it aborts (SIGINT, SIGTERM). */
   signal: AbortSignal;
   onReady?: (info: ServeReady) => void;
-  /** Warnings worth a person's attention (an unexpected device error, a socket error). */
+  /** Warnings worth a person's attention (an unexpected device error, a socket error, the host cache turned off). */
   onWarning?: (message: string) => void;
+  /** The host cache's folder (`--cache-dir`); default the policy's, else the OS's per-user cache folder. */
+  cacheDir?: string;
+  /** The host cache's counters, once the session has closed. */
+  onStats?: (stats: CacheStats) => void;
 }
 
 export interface ServeReady {
@@ -70,7 +76,7 @@ export interface ServeSession {
  * session folder holds is unreadable even before close removes it. On a failure part way,
  * what was opened is closed again before the error is thrown.
  */
-export async function openServeSession(o: Omit<ServeOptions, "signal" | "onReady">): Promise<ServeSession> {
+export async function openServeSession(o: Omit<ServeOptions, "signal" | "onReady" | "onStats">): Promise<ServeSession> {
   const lock = await lockStick(o.stick);
   const closers: (() => Promise<unknown>)[] = [() => lock.release()];
   const closeAll = async (): Promise<void> => {
@@ -80,7 +86,12 @@ export async function openServeSession(o: Omit<ServeOptions, "signal" | "onReady
     if (errors.length > 0) throw errors[0];
   };
   try {
-    const stick = await openStick(o.stick, o.unlock);
+    const hostCache = {
+      ...(o.cacheDir === undefined ? {} : { dir: o.cacheDir }),
+      defaultDir: cacheDir(process.platform, process.env, homedir()),
+      warn: (message: string) => o.onWarning?.(message),
+    };
+    const stick = await openStick(o.stick, o.unlock, { hostCache });
     closers.push(() => stick.close());
     const sessionDir = await mkdtemp(join(tmpdir(), "stickvm-session-"));
     closers.push(() => rm(sessionDir, { recursive: true, force: true }));
@@ -131,4 +142,6 @@ export async function serveStick(o: ServeOptions): Promise<void> {
     throw err;
   }
   await session.close();
+  const stats = session.stick.cache?.snapshot();
+  if (stats) o.onStats?.(stats);
 }

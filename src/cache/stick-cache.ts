@@ -1,0 +1,30 @@
+import type { StickSecrets } from "../../stick-layout/secrets.js";
+import { hostCachePolicy } from "../policy/host-cache-policy.js";
+import { stickCacheDir } from "./cache-folder.js";
+import { HostCache } from "./host-cache.js";
+
+/** Where a session wants its host cache, before the stick's policy is known. */
+export interface StickCacheOptions {
+  /** `--cache-dir`: wins over the policy's cacheDir. */
+  dir?: string;
+  /** The OS's per-user cache folder (src/host/cache-dir.ts), when neither gives one. */
+  defaultDir: string;
+  warn: (message: string) => void;
+}
+
+/** The unlocked stick's host cache as its policy says; undefined when the policy turns it off (cacheSize 0). */
+export async function openStickCache(
+  o: StickCacheOptions,
+  stick: { policyBytes: Buffer | undefined; secrets: StickSecrets; stickId: Uint8Array; chunkSize: number },
+): Promise<HostCache | undefined> {
+  const policy = hostCachePolicy(stick.policyBytes);
+  if (policy.maxBytes === 0) return undefined;
+  return HostCache.open({
+    dir: stickCacheDir(o.dir ?? policy.dir ?? o.defaultDir, stick.secrets.userKey, stick.stickId),
+    maxBytes: policy.maxBytes,
+    freeShare: policy.freeShare,
+    keep: policy.host === "trusted",
+    chunkSize: stick.chunkSize,
+    warn: o.warn,
+  });
+}
