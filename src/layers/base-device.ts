@@ -91,7 +91,7 @@ export class BaseDevice extends ReadOnlyDevice {
     if (this.unpacked === undefined || length === 0 || !this.allUnpacked(first, last)) {
       return this.base.read(offset, length, (index) => this.chunk(index));
     }
-    const data = await this.unpacked.read(offset, length);
+    const data = this.unpacked.read(offset, length);
     // zero chunks are not in the file: what was read there is keystream, not zeros
     for (let i = first; i <= last; i++) {
       if (this.isZero(i)) data.fill(0, Math.max(0, i * this.chunkSize - offset), Math.min(length, (i + 1) * this.chunkSize - offset));
