@@ -10,6 +10,10 @@ export const MAX_READ_AHEAD_CHUNKS = 16;
 /** Decoded chunks kept in memory by default: 32 MiB (the unpacked file, where there is one, holds the rest). */
 export const DEFAULT_BASE_CACHE_BYTES = 32 * 1024 * 1024;
 
+const UNKNOWN = 0;
+const ZERO = 1;
+const DATA = 2;
+
 /**
  * The base layer: a signed image of the stick (the base, or the user template), read-only,
  * with a bounded LRU of decoded chunks so that a guest reading a chunk in 4 KiB pieces
@@ -31,6 +35,8 @@ export class BaseDevice extends ReadOnlyDevice {
   /** The chunk after the last read's last one, and the read-ahead window (0: not sequential). */
   private nextChunk = -1;
   private window = 0;
+  /** Each chunk's manifest entry, zero or not, once looked up: every read asks, several times a chunk. */
+  private readonly kinds: Uint8Array;
 
   constructor(
     private readonly base: BaseImage,
@@ -43,6 +49,7 @@ export class BaseDevice extends ReadOnlyDevice {
     this.chunkSize = base.manifest.chunkSize;
     this.chunkCount = Math.ceil(base.size / this.chunkSize);
     this.capacity = Math.max(1, Math.floor(cacheBytes / this.chunkSize));
+    this.kinds = new Uint8Array(this.chunkCount);
   }
 
   get size(): number {
@@ -50,7 +57,12 @@ export class BaseDevice extends ReadOnlyDevice {
   }
 
   private isZero(index: number): boolean {
-    return manifestEntry(this.base.manifest, index).equals(ZERO_CHUNK_ID);
+    let kind = this.kinds[index];
+    if (kind === UNKNOWN) {
+      kind = manifestEntry(this.base.manifest, index).equals(ZERO_CHUNK_ID) ? ZERO : DATA;
+      this.kinds[index] = kind;
+    }
+    return kind === ZERO;
   }
 
   private chunk(index: number, urgent = true): Promise<Buffer> {
@@ -91,7 +103,7 @@ export class BaseDevice extends ReadOnlyDevice {
     if (this.unpacked === undefined || length === 0 || !this.allUnpacked(first, last)) {
       return this.base.read(offset, length, (index) => this.chunk(index));
     }
-    const data = await this.unpacked.read(offset, length);
+    const data = this.unpacked.read(offset, length);
     // zero chunks are not in the file: what was read there is keystream, not zeros
     for (let i = first; i <= last; i++) {
       if (this.isZero(i)) data.fill(0, Math.max(0, i * this.chunkSize - offset), Math.min(length, (i + 1) * this.chunkSize - offset));

@@ -1,10 +1,14 @@
 import { createCipheriv, randomBytes, type Cipher } from "node:crypto";
+import { readSync } from "node:fs";
 import { open, rm, statfs, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
 import { fileError } from "../errors/errors.js";
 
 /** Share of the host disk's free space the cache may fill at most. */
 export const UNPACKED_SHARE_OF_FREE = 0.25;
+
+/** Reads up to this size go through one reused buffer; longer ones get their own. */
+const SCRATCH_BYTES = 1024 * 1024;
 
 /**
  * Decoded base chunks kept on the host disk for this session, so that reading a chunk again
@@ -29,6 +33,7 @@ export class UnpackedCache {
   private readonly writing = new Set<Promise<void>>();
   /** Chunks to write at the next turn of the event loop. */
   private readonly queued = new Map<number, Buffer>();
+  private readonly scratch = Buffer.allocUnsafe(SCRATCH_BYTES);
 
   private constructor(
     private readonly fh: FileHandle,
@@ -84,14 +89,20 @@ export class UnpackedCache {
     return createCipheriv("aes-256-ctr", this.key, iv);
   }
 
-  /** Bytes [offset, offset + length) as stored; the caller has checked that every chunk there was stored. */
-  async read(offset: number, length: number): Promise<Buffer> {
+  /**
+   * Bytes [offset, offset + length) as stored; the caller has checked that every chunk there was
+   * stored. Only the range is read and deciphered (CTR starts at any 16-byte block). The read is
+   * synchronous: the file was written by this session and is read back from the page cache, where
+   * a pread costs less than handing it to a thread and back, and a reused buffer can take it.
+   */
+  read(offset: number, length: number): Buffer {
     const start = offset - (offset % 16);
-    const raw = Buffer.allocUnsafe(length + (offset - start));
+    const total = length + (offset - start);
+    const raw = total <= SCRATCH_BYTES ? this.scratch.subarray(0, total) : Buffer.allocUnsafe(total);
     let done = 0;
     try {
-      while (done < raw.length) {
-        const n = (await this.fh.read(raw, done, raw.length - done, start + done)).bytesRead;
+      while (done < total) {
+        const n = readSync(this.fh.fd, raw, done, total - done, start + done);
         if (n === 0) throw new Error("the file is shorter than what was stored in it");
         done += n;
       }

@@ -11,7 +11,7 @@ export const MAX_OPTION_BYTES = 64 * 1024;
 
 /** Per connection: requests being served at once, and bytes of payloads and replies held for them. */
 export const MAX_REQUESTS_IN_FLIGHT = 64;
-export const MAX_BYTES_IN_FLIGHT = 32 * 1024 * 1024;
+export const MAX_BYTES_IN_FLIGHT = 4 * 1024 * 1024;
 
 /** Descriptors in one BLOCK_STATUS reply; clients ask again from where it stops. */
 export const MAX_EXTENTS_PER_REPLY = 16 * 1024;

@@ -21,6 +21,8 @@ import { STICK_FILES } from "../../stick-layout/format.js";
 
 /** Decoded chunks of the user template kept in memory: the user log above it holds what the guest changed. */
 const TEMPLATE_CACHE_BYTES = 16 * 1024 * 1024;
+/** Decoded base chunks kept in memory: the unpacked file serves any chunk read again once it is stored. */
+const SYSTEM_CACHE_BYTES = 8 * 1024 * 1024;
 
 export interface ServeOptions {
   stick: string;
@@ -49,7 +51,7 @@ export function systemChangesDir(baseVersion: number): string {
 /** The system disk: the base with this session's changes (volatile) or the stick's (persistent). */
 async function systemDevice(stick: OpenStick, sessionDir: string, warn: (message: string) => void): Promise<BlockDevice> {
   const unpacked = await UnpackedCache.create({ dir: sessionDir, size: stick.base.size, chunkSize: stick.manifest.chunkSize, warn });
-  const base = new BaseDevice(stick.base, { unpacked });
+  const base = new BaseDevice(stick.base, { cacheBytes: SYSTEM_CACHE_BYTES, unpacked });
   const changes = systemChangesPolicy(stick.policyBytes, base.size);
   if (changes.mode === "volatile") return new OverlayDevice(base, await EncryptedBlockFile.create(sessionDir, "system"));
   // a key of its own for the system-changes log, derived from the user key

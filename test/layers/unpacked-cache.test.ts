@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { readdir, readFile, writeFile } from "node:fs/promises";
+import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -77,4 +78,35 @@ test("the unpacked file stays within its budget and the reads past it stay right
   assert.equal(cache.bytes, 2 * CHUNK);
   assert.equal([0, 1, 2, 3, 7, 8, 9, 10, 11].filter((c) => cache.has(c)).length, 2);
   await base.close();
+});
+
+test("a read deciphers just its range: unaligned offsets, across chunks, at the disk's end, and past the reused buffer", async (t) => {
+  const dir = await tempDir(t);
+  // 20 chunks and a bit: longer than the 1 MiB read buffer, and the disk ends inside the last chunk
+  const size = 20 * CHUNK + 1000;
+  const disk = randomBytes(size);
+  const cache = await UnpackedCache.create({ dir, size, chunkSize: CHUNK, budget: 1 << 30, warn: (m) => assert.fail(m) });
+  t.after(() => cache.destroy());
+  const chunks = Array.from({ length: 21 }, (_, i) => i);
+  // the base hands out whole chunks, the last one padded with zeros
+  for (const i of chunks) cache.store(i, Buffer.concat([disk.subarray(i * CHUNK, (i + 1) * CHUNK)], CHUNK));
+  await settled(cache, chunks);
+  const ranges: [number, number][] = [
+    [0, 1],
+    [15, 17],
+    [17, 5],
+    [CHUNK - 3, 10],
+    [CHUNK + 1, 2 * CHUNK],
+    [size - 1, 1],
+    [size - 17, 17],
+    [size - CHUNK - 5, CHUNK + 5],
+    [0, size],
+    [7, size - 7],
+  ];
+  for (const [offset, length] of ranges) {
+    assert.ok(cache.read(offset, length).equals(disk.subarray(offset, offset + length)), `range ${offset}+${length}`);
+  }
+  const first = cache.read(100, 50);
+  cache.read(200, 50);
+  assert.ok(first.equals(disk.subarray(100, 150)), "a later read does not change what an earlier one returned");
 });
