@@ -1,8 +1,7 @@
 // `stickvm run` stops before anything starts, with a clear message and its exit code, when the
 // passphrase is wrong, the stick is in use, its manifest is bad, or there is no player.
 import assert from "node:assert/strict";
-import { readdir, readFile, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
 import { EXIT } from "../../src/cli/exit-codes.js";
@@ -12,22 +11,17 @@ import { adminKey, fastBuild, tempDir, writeImage } from "../helpers/sticks.js";
 
 const MiB = 1024 * 1024;
 
-async function runFolders(): Promise<string[]> {
-  const bases = [process.env.XDG_RUNTIME_DIR, "/dev/shm", tmpdir()].filter((d): d is string => d !== undefined);
-  const found: string[] = [];
-  for (const b of bases) found.push(...(await readdir(b).catch(() => [])).filter((n) => n.startsWith("stickvm-run-")).map((n) => join(b, n)));
-  return found;
-}
-
 test("run refuses, before any player starts, a wrong passphrase, a stick in use, a bad manifest and a stick without a player", async (t) => {
   const dir = await tempDir(t);
   const { path: image } = await writeImage(dir, [{ random: MiB }]);
   const key = await adminKey(dir);
   const stick = join(dir, "stick");
   await fastBuild({ image, out: stick, signingKey: key });
-  const before = await runFolders();
-  // a PATH without QEMU, so that nothing past the refusal could start one
-  const env = { PATH: "/nonexistent" };
+  // a PATH without QEMU, so that nothing past the refusal could start one; a RAM folder of this
+  // test's own (the first place a run folder goes), so that other tests' sessions do not show
+  const runtime = join(dir, "runtime");
+  await mkdir(runtime);
+  const env = { PATH: "/nonexistent", XDG_RUNTIME_DIR: runtime };
 
   await t.test("wrong passphrase: exit 4", async () => {
     const r = startRun(["--stick", stick, "--headless"], { env: { ...env, STICKVM_PASSPHRASE: "not it" } });
@@ -63,5 +57,5 @@ test("run refuses, before any player starts, a wrong passphrase, a stick in use,
     assert.match(r.stderr(), /manifest-00000001\.bin/);
   });
 
-  assert.deepEqual(await runFolders(), before, "no run folder is left behind");
+  assert.deepEqual(await readdir(runtime), [], "no run folder is left behind");
 });
