@@ -1,4 +1,3 @@
-import { spawn, type ChildProcess, type StdioOptions } from "node:child_process";
 import { join } from "node:path";
 import type { Player } from "./find-player.js";
 
@@ -35,8 +34,4 @@ export function playerCommand(player: Player, qemuArgs: string[], hostEnv: NodeJ
     args: ["--library-path", exec(m.libraryDir), exec(m.binary), ...m.firmwareDirs.flatMap((d) => ["-L", at(d)]), ...qemuArgs],
     env,
   };
-}
-
-export function startPlayer(cmd: PlayerCommand, stdio: StdioOptions = ["ignore", "inherit", "inherit"]): ChildProcess {
-  return spawn(cmd.command, cmd.args, { env: cmd.env, stdio });
 }
