@@ -30,7 +30,7 @@ function mib(bytes: number): string {
 export function describeStats(s: CacheStats): string {
   const bad = s.badEntries === 0 ? "" : `, ${s.badEntries} bad ${s.badEntries === 1 ? "entry" : "entries"} read again from the stick`;
   const off = s.off === undefined ? "" : ` (off: ${s.off})`;
-  return `host cache${off}: ${s.hits} hits (${mib(s.bytesFromCache)}), ${s.misses} reads from the stick (${mib(s.bytesFromStick)}), ${s.evictions} evictions${bad}; holds ${mib(s.heldBytes)} of ${mib(s.boundBytes)}`;
+  return `host cache${off}: ${s.hits} hits (${mib(s.bytesFromCache)}), ${s.misses} chunks from the stick (${mib(s.bytesFromStick)}), ${s.evictions} evictions${bad}; holds ${mib(s.heldBytes)} of ${mib(s.boundBytes)}`;
 }
 
 /** `--stats`: one `cache.<name> <value>` line each, for people and scripts alike. */

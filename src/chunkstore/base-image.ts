@@ -27,7 +27,8 @@ export class BaseImage {
 
   /**
    * Any byte range, its chunks fetched concurrently through `fetch` (a caller with a cache of
-   * decoded chunks passes its own); zero entries are never fetched.
+   * decoded chunks passes its own); zero entries are never fetched. All are asked for before
+   * the first await, so the reader pool sees them together and reads neighbours in one go.
    */
   async read(offset: number, length: number, fetch: (index: number) => Promise<Buffer> = (i) => this.chunk(i)): Promise<Buffer> {
     if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > this.size) {

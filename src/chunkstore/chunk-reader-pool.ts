@@ -4,11 +4,23 @@ import { spawnWorker } from "../util/spawn-worker.js";
 import type { ChunkLocation } from "../../stick-layout/chunk-index.js";
 import { ChunkInvalidError, CorruptStickError, StickvmError } from "../errors/errors.js";
 import type { CacheJob, CacheReport } from "../cache/read-through.js";
-import type { ChunkJob, ChunkReaderSetup, ChunkResult } from "./chunk-reader-worker.js";
-import { describeLocation } from "./pack-reader.js";
+import type { ChunkJob, ChunkReaderSetup, ChunkResult, ChunkRun, RunResult } from "./chunk-reader-worker.js";
+import { describeLocation, maxRecordLength } from "./pack-reader.js";
 
-/** Jobs sent ahead to each thread, so that it never waits for the main thread between chunks. */
-const JOBS_PER_THREAD = 2;
+/** Runs sent ahead to each thread, so that it never waits for the main thread between them. */
+const RUNS_PER_THREAD = 2;
+
+/** Chunks in one read of the stick at most: a guest waits for the whole run to be inflated. */
+export const MAX_RUN_CHUNKS = 16;
+
+/** Bytes between two records that are read through rather than read apart: cheaper than a second seek on a USB stick. */
+export const MAX_RUN_GAP = 64 * 1024;
+
+/** Reads of the stick the pool's threads made, and the bytes they read. */
+export interface StickReads {
+  reads: number;
+  bytes: number;
+}
 
 /**
  * One core is left to the main thread, which answers NBD and deciphers the unpacked file: on two
@@ -32,22 +44,28 @@ interface Pending {
 
 interface Thread {
   worker: Worker;
-  running: Map<number, Pending>;
+  running: Map<number, Pending[]>;
 }
 
 /**
  * Reads and decodes chunks on worker threads: each reads a chunk's pack record, opens its
  * seal and inflates it, so that serving uses every core and the main thread only answers
  * NBD requests. Urgent jobs (a guest waits for them) go before background ones (read-ahead).
- * A bad record rejects with ChunkInvalidError naming its pack and offset. With a host cache,
- * the threads read through it (src/cache/read-through.ts) and the cache hears what they did.
+ * Chunks of one priority asked for in one turn of the event loop whose records lie close
+ * together in a pack (and are not in the host cache) go to a thread as one run, read from the
+ * stick with one pread. A bad record rejects with ChunkInvalidError naming its pack and offset,
+ * and fails only its own chunk. With a host cache, the threads read through it
+ * (src/cache/read-through.ts) and the cache hears what they did.
  */
 export class ChunkReaderPool {
   private readonly threads: Thread[] = [];
   private readonly urgent: Pending[] = [];
   private readonly background: Pending[] = [];
   private readonly baseKey: Uint8Array;
+  private readonly maxRecord: number;
+  private readonly reads: StickReads = { reads: 0, bytes: 0 };
   private seq = 0;
+  private dispatching = false;
   private failure: Error | undefined;
 
   constructor(
@@ -60,10 +78,11 @@ export class ChunkReaderPool {
     const shared = new SharedArrayBuffer(baseKey.length);
     this.baseKey = new Uint8Array(shared);
     this.baseKey.set(baseKey);
+    this.maxRecord = maxRecordLength(chunkSize);
     const setup: ChunkReaderSetup = { stickDir, chunkSize, baseKey: shared };
     for (let i = 0; i < threads; i++) {
       const t: Thread = { worker: spawnWorker(new URL("./chunk-reader-worker.js", import.meta.url), setup), running: new Map() };
-      t.worker.on("message", (r: ChunkResult) => {
+      t.worker.on("message", (r: RunResult) => {
         this.finish(t, r);
       });
       t.worker.on("error", (err) => {
@@ -76,44 +95,106 @@ export class ChunkReaderPool {
     }
   }
 
+  /** The reads of the stick so far (a host cache hit makes none). */
+  get stickReads(): StickReads {
+    return { ...this.reads };
+  }
+
   /** The plaintext of the chunk `id`, whose record the index places at `loc`. */
   read(id: Uint8Array, loc: ChunkLocation, urgent: boolean): Promise<Buffer> {
     if (this.failure) return Promise.reject(this.failure);
     // copies: a view of the manifest or an index entry's id would take the whole buffer under it through the clone
-    const job: ChunkJob = { seq: this.seq++, id: Uint8Array.from(id), loc: { pack: loc.pack, offset: loc.offset, length: loc.length } };
+    const job: ChunkJob = { id: Uint8Array.from(id), loc: { pack: loc.pack, offset: loc.offset, length: loc.length } };
     if (this.cache) job.cache = this.cache.job(id);
     return new Promise((resolve, reject) => {
       (urgent ? this.urgent : this.background).push({ job, resolve, reject });
-      this.dispatch();
+      // after this turn: the other chunks of the same guest read are queued by then, to join a run
+      if (!this.dispatching) {
+        this.dispatching = true;
+        queueMicrotask(() => {
+          this.dispatching = false;
+          this.dispatch();
+        });
+      }
     });
   }
 
   private dispatch(): void {
     for (;;) {
       const t = this.threads.reduce((a, b) => (b.running.size < a.running.size ? b : a));
-      if (t.running.size >= JOBS_PER_THREAD) return;
-      const next = this.urgent.shift() ?? this.background.shift();
-      if (next === undefined) return;
-      t.running.set(next.job.seq, next);
+      if (t.running.size >= RUNS_PER_THREAD) return;
+      const queue = this.urgent.length > 0 ? this.urgent : this.background;
+      const head = queue.shift();
+      if (head === undefined) return;
+      const run = this.gather(head, queue);
+      const first = Math.min(...run.map((p) => p.job.loc.offset));
+      const end = Math.max(...run.map((p) => p.job.loc.offset + p.job.loc.length));
+      const message: ChunkRun = { seq: this.seq++, jobs: run.map((p) => p.job), span: { pack: head.job.loc.pack, offset: first, length: end - first } };
+      t.running.set(message.seq, run);
       if (t.running.size === 1) t.worker.ref();
-      t.worker.postMessage(next.job);
+      t.worker.postMessage(message);
     }
   }
 
-  private finish(t: Thread, r: ChunkResult): void {
-    const p = t.running.get(r.seq);
+  /** Where a job may join a run: a stick read of a length a record can have. */
+  private joins(p: Pending): boolean {
+    return p.job.cache?.cached !== true && p.job.loc.length <= this.maxRecord;
+  }
+
+  /**
+   * `head` and the jobs of `queue` (taken out of it) whose records form a chain around it in
+   * its pack, each starting at most MAX_RUN_GAP after the one before ends, within the caps.
+   */
+  private gather(head: Pending, queue: Pending[]): Pending[] {
+    if (!this.joins(head)) return [head];
+    const near = queue.filter((p) => p.job.loc.pack === head.job.loc.pack && this.joins(p));
+    if (near.length === 0) return [head];
+    const byOffset = [head, ...near].sort((a, b) => a.job.loc.offset - b.job.loc.offset);
+    const maxBytes = MAX_RUN_CHUNKS * this.maxRecord;
+    let lo = byOffset.indexOf(head);
+    let hi = lo;
+    let start = head.job.loc.offset;
+    let end = start + head.job.loc.length;
+    // forward first: guests mostly read forward
+    for (; hi + 1 < byOffset.length && hi - lo + 1 < MAX_RUN_CHUNKS; hi++) {
+      const next = byOffset[hi + 1]?.job.loc;
+      if (next === undefined || next.offset > end + MAX_RUN_GAP || Math.max(end, next.offset + next.length) - start > maxBytes) break;
+      end = Math.max(end, next.offset + next.length);
+    }
+    for (; lo > 0 && hi - lo + 1 < MAX_RUN_CHUNKS; lo--) {
+      const prev = byOffset[lo - 1]?.job.loc;
+      if (prev === undefined || prev.offset + prev.length + MAX_RUN_GAP < start || end - prev.offset > maxBytes) break;
+      start = prev.offset;
+    }
+    const run = byOffset.slice(lo, hi + 1);
+    const taken = new Set(run);
+    const rest = queue.filter((p) => !taken.has(p));
+    queue.length = 0;
+    queue.push(...rest);
+    return run;
+  }
+
+  private finish(t: Thread, r: RunResult): void {
+    const run = t.running.get(r.seq);
     t.running.delete(r.seq);
     if (t.running.size === 0) t.worker.unref();
-    if (p !== undefined) {
-      if (r.cache) this.cache?.settle(p.job.id, r.cache);
-      if ("plain" in r) p.resolve(Buffer.from(r.plain));
-      else p.reject(resultError(p.job, r));
-    }
+    this.reads.reads += r.stickReads;
+    this.reads.bytes += r.stickBytes;
+    run?.forEach((p, i) => {
+      const result = r.results[i];
+      if (result === undefined) {
+        p.reject(new Error("a chunk reading thread left a chunk of its run unanswered"));
+        return;
+      }
+      if (result.cache) this.cache?.settle(p.job.id, result.cache);
+      if ("plain" in result) p.resolve(Buffer.from(result.plain));
+      else p.reject(resultError(p.job, result));
+    });
     this.dispatch();
   }
 
   private rejectAll(err: Error): void {
-    for (const p of [...this.urgent, ...this.background, ...this.threads.flatMap((t) => [...t.running.values()])]) p.reject(err);
+    for (const p of [...this.urgent, ...this.background, ...this.threads.flatMap((t) => [...t.running.values()].flat())]) p.reject(err);
     this.urgent.length = 0;
     this.background.length = 0;
     for (const t of this.threads) t.running.clear();

@@ -6,7 +6,7 @@ import { readThroughCache, type CacheJob, type CacheReport } from "../cache/read
 import { ChunkDecodeError, openChunk } from "./chunk-codec.js";
 import { PackReader } from "./pack-reader.js";
 
-// Worker thread of the serve path: reads a chunk's pack record, opens and inflates it.
+// Worker thread of the serve path: reads a run of chunks' pack records with one read, opens and inflates each.
 export interface ChunkReaderSetup {
   stickDir: string;
   chunkSize: number;
@@ -15,11 +15,18 @@ export interface ChunkReaderSetup {
 }
 
 export interface ChunkJob {
-  seq: number;
   id: Uint8Array;
   loc: ChunkLocation;
   /** Read through the host cache (absent: straight from the stick). */
   cache?: CacheJob;
+}
+
+/** Chunks whose records lie close together in one pack (or a single chunk): read from the stick with one pread. */
+export interface ChunkRun {
+  seq: number;
+  jobs: ChunkJob[];
+  /** The bytes of the pack that hold all their records. */
+  span: ChunkLocation;
 }
 
 /**
@@ -29,13 +36,21 @@ export interface ChunkJob {
  * for another typed error (its code and message), `bug` for anything else.
  */
 export type ChunkResult = (
-  | { seq: number; plain: ArrayBuffer }
-  | { seq: number; decode: string }
-  | { seq: number; invalid: { where: string; why: string } }
-  | { seq: number; corrupt: string }
-  | { seq: number; stick: { code: ErrorCode; message: string } }
-  | { seq: number; bug: string }
+  | { plain: ArrayBuffer }
+  | { decode: string }
+  | { invalid: { where: string; why: string } }
+  | { corrupt: string }
+  | { stick: { code: ErrorCode; message: string } }
+  | { bug: string }
 ) & { cache?: CacheReport | undefined };
+
+/** A run's results, one per job in its order, and the reads of the stick it took (0 or 1). */
+export interface RunResult {
+  seq: number;
+  results: ChunkResult[];
+  stickReads: number;
+  stickBytes: number;
+}
 
 const setup = workerData as ChunkReaderSetup;
 const baseKey = new Uint8Array(setup.baseKey);
@@ -43,27 +58,49 @@ const packs = new PackReader(setup.stickDir, setup.chunkSize);
 const port = parentPort;
 if (port === null) throw new Error("chunk-reader-worker must run as a worker thread");
 
-function failure(seq: number, err: unknown): ChunkResult {
-  if (err instanceof ChunkDecodeError) return { seq, decode: err.message };
-  if (err instanceof ChunkInvalidError) return { seq, invalid: { where: err.where, why: err.why } };
-  if (err instanceof CorruptStickError) return { seq, corrupt: err.message };
-  if (err instanceof StickvmError) return { seq, stick: { code: err.code, message: err.message } };
-  return { seq, bug: String(err) };
+function failure(err: unknown): ChunkResult {
+  if (err instanceof ChunkDecodeError) return { decode: err.message };
+  if (err instanceof ChunkInvalidError) return { invalid: { where: err.where, why: err.why } };
+  if (err instanceof CorruptStickError) return { corrupt: err.message };
+  if (err instanceof StickvmError) return { stick: { code: err.code, message: err.message } };
+  return { bug: String(err) };
 }
 
-port.on("message", (job: ChunkJob) => {
-  const fromStick = (): Buffer => packs.readRecord(job.id, job.loc);
-  const open = (sealed: Buffer): Buffer => openChunk(baseKey, job.id, sealed, setup.chunkSize);
-  const cache: CacheReport | undefined = job.cache && { from: "stick", bytes: 0 };
-  let plain: Buffer;
-  try {
-    plain = job.cache && cache ? readThroughCache(job.cache, job.id, cache, fromStick, open) : open(fromStick());
-  } catch (err) {
-    port.postMessage({ ...failure(job.seq, err), cache });
-    return;
+port.on("message", (run: ChunkRun) => {
+  const done: RunResult = { seq: run.seq, results: [], stickReads: 0, stickBytes: 0 };
+  // read on the first need only (cache hits need none), and once: a failed read fails each chunk with its error
+  let span: Buffer | { failed: unknown } | undefined;
+  const spanBytes = (): Buffer => {
+    if (span === undefined) {
+      done.stickReads++;
+      try {
+        span = packs.readSpan(run.span.pack, run.span.offset, run.span.length);
+        done.stickBytes += span.length;
+      } catch (err) {
+        span = { failed: err };
+      }
+    }
+    if ("failed" in span) throw span.failed;
+    return span;
+  };
+  const transfer: ArrayBuffer[] = [];
+  for (const job of run.jobs) {
+    const fromStick = (): Buffer => {
+      packs.checkLength(job.id, job.loc);
+      return packs.recordIn(job.id, job.loc, spanBytes().subarray(job.loc.offset - run.span.offset));
+    };
+    const open = (sealed: Buffer): Buffer => openChunk(baseKey, job.id, sealed, setup.chunkSize);
+    const cache: CacheReport | undefined = job.cache && { from: "stick", bytes: 0 };
+    try {
+      const plain = job.cache && cache ? readThroughCache(job.cache, job.id, cache, fromStick, open) : open(fromStick());
+      // only memory of its own may be transferred
+      const own = plain.byteOffset === 0 && plain.byteLength === plain.buffer.byteLength ? plain : ownedCopy(plain);
+      const result = { plain: own.buffer as ArrayBuffer, cache } satisfies ChunkResult;
+      transfer.push(result.plain);
+      done.results.push(result);
+    } catch (err) {
+      done.results.push({ ...failure(err), cache });
+    }
   }
-  // only memory of its own may be transferred
-  const own = plain.byteOffset === 0 && plain.byteLength === plain.buffer.byteLength ? plain : ownedCopy(plain);
-  const result = { seq: job.seq, plain: own.buffer as ArrayBuffer, cache } satisfies ChunkResult;
-  port.postMessage(result, [result.plain]);
+  port.postMessage(done, transfer);
 });

@@ -3,7 +3,7 @@ import type { Manifest } from "../../stick-layout/manifest.js";
 import { wipeSecrets, type StickSecrets } from "../../stick-layout/secrets.js";
 import { BaseImage } from "./base-image.js";
 import { stickBoot, type StickBoot } from "./boot-files.js";
-import { ChunkReaderPool, defaultReaderThreads } from "./chunk-reader-pool.js";
+import { ChunkReaderPool, defaultReaderThreads, type StickReads } from "./chunk-reader-pool.js";
 import type { HostCache } from "../cache/host-cache.js";
 import { openStickCache, type StickCacheOptions } from "../cache/stick-cache.js";
 import { ChunkMissingError } from "../errors/errors.js";
@@ -37,6 +37,8 @@ export interface OpenStick {
   cache: HostCache | undefined;
   /** The kernel, initrd and command line for direct kernel boot (format version 3); absent: boot from the system disk. */
   boot?: StickBoot;
+  /** The reads of the stick's packs the chunk reads made so far (neighbouring records are read together). */
+  stickReads(): StickReads;
   /** Closes the packs and the host cache (a kiosk's is removed) and overwrites the keys in memory. */
   close(): Promise<void>;
 }
@@ -78,6 +80,7 @@ export async function openStick(dir: string, how: Unlock, options: { hostCache?:
       userTemplate,
       cache,
       ...(bootManifest === undefined ? {} : { boot: stickBoot(bootManifest, readChunk) }),
+      stickReads: () => readers.stickReads,
       close: async () => {
         await readers.close();
         await cache?.close();

@@ -7,6 +7,10 @@ import { AEAD_OVERHEAD } from "../crypto/aead.js";
 import { ChunkInvalidError, CorruptStickError, fileError } from "../errors/errors.js";
 import { LayoutError } from "../util/bytes.js";
 
+function hex(id: Uint8Array): string {
+  return Buffer.from(id).toString("hex");
+}
+
 export function describeLocation(loc: ChunkLocation): string {
   return `${packFileName(loc.pack)} offset ${loc.offset}`;
 }
@@ -37,26 +41,38 @@ export class PackReader {
    * of its own, so the result may be transferred to another thread.
    */
   readRecord(id: Uint8Array, loc: ChunkLocation): Buffer {
-    const idHex = Buffer.from(id).toString("hex");
+    this.checkLength(id, loc);
+    return this.recordIn(id, loc, this.readSpan(loc.pack, loc.offset, loc.length));
+  }
+
+  /** Refuses a length from the index that no record can have. */
+  checkLength(id: Uint8Array, loc: ChunkLocation): void {
     // the index is not authenticated: never trust its length enough to allocate more than a chunk
-    if (loc.length > this.maxRecord) throw new ChunkInvalidError(idHex, describeLocation(loc), `the index gives it ${loc.length} bytes, more than a chunk can take`);
-    const fd = this.fd(loc.pack);
-    const buf = Buffer.from(new ArrayBuffer(loc.length));
-    let got: number;
+    if (loc.length > this.maxRecord) throw new ChunkInvalidError(hex(id), describeLocation(loc), `the index gives it ${loc.length} bytes, more than a chunk can take`);
+  }
+
+  /** One read of up to `length` bytes of a pack at `offset`, into memory of its own (shorter at the file's end). */
+  readSpan(pack: number, offset: number, length: number): Buffer {
+    const fd = this.fd(pack);
+    const buf = Buffer.from(new ArrayBuffer(length));
     try {
-      got = readSync(fd, buf, 0, loc.length, loc.offset);
+      return buf.subarray(0, readSync(fd, buf, 0, length, offset));
     } catch (err) {
-      throw fileError(err, "read", join(this.stickDir, packFileName(loc.pack)));
+      throw fileError(err, "read", join(this.stickDir, packFileName(pack)));
     }
-    if (got < loc.length) throw new ChunkInvalidError(idHex, describeLocation(loc), "the pack file is truncated");
+  }
+
+  /** The sealed chunk of `id` at the start of `bytes`, which were read from `loc`. */
+  recordIn(id: Uint8Array, loc: ChunkLocation, bytes: Buffer): Buffer {
+    if (bytes.length < loc.length) throw new ChunkInvalidError(hex(id), describeLocation(loc), "the pack file is truncated");
     let record;
     try {
-      record = parseRecord(buf);
+      record = parseRecord(bytes.subarray(0, loc.length));
     } catch (err) {
-      if (err instanceof LayoutError) throw new ChunkInvalidError(idHex, describeLocation(loc), err.message);
+      if (err instanceof LayoutError) throw new ChunkInvalidError(hex(id), describeLocation(loc), err.message);
       throw err;
     }
-    if (!record.id.equals(id)) throw new ChunkInvalidError(idHex, describeLocation(loc), "the record there holds another chunk");
+    if (!record.id.equals(id)) throw new ChunkInvalidError(hex(id), describeLocation(loc), "the record there holds another chunk");
     return record.sealed;
   }
 
