@@ -21,7 +21,20 @@ export function startRun(args: string[], o: { env?: Record<string, string>; laun
   let err = "";
   proc.stdout.setEncoding("utf8").on("data", (d: string) => (out += d));
   proc.stderr.setEncoding("utf8").on("data", (d: string) => (err += d));
-  const exited = new Promise<number | null>((resolve) => proc.on("close", (code) => { resolve(code); }));
+  // "close" waits for stdout and stderr to end; should anything else hold those pipes open, the
+  // test must not wait for it: two seconds after "exit" the pipes are dropped
+  const exited = new Promise<number | null>((resolve) => {
+    proc.once("exit", (code) => {
+      const grace = setTimeout(() => {
+        for (const s of [proc.stdin, proc.stdout, proc.stderr]) s.destroy();
+        resolve(code);
+      }, 2000);
+      proc.once("close", () => {
+        clearTimeout(grace);
+        resolve(code);
+      });
+    });
+  });
   const waitFor = (pattern: RegExp, ms: number, stream: "stdout" | "stderr" = "stdout"): Promise<void> =>
     new Promise((resolve, reject) => {
       const text = (): string => (stream === "stdout" ? out : err);
@@ -32,15 +45,14 @@ export function startRun(args: string[], o: { env?: Record<string, string>; laun
       };
       const timer = setTimeout(() => { done(); reject(new Error(`no ${String(pattern)} on ${stream} within ${ms} ms\nstdout: ${out.slice(-2000)}\nstderr: ${err}`)); }, ms);
       const ended = (): void => { done(); reject(new Error(`stickvm run ended before ${String(pattern)}\nstdout: ${out.slice(-2000)}\nstderr: ${err}`)); };
+      void exited.then(ended);
       const done = (): void => {
         clearTimeout(timer);
         proc.stdout.off("data", check);
         proc.stderr.off("data", check);
-        proc.off("close", ended);
       };
       proc.stdout.on("data", check);
       proc.stderr.on("data", check);
-      proc.once("close", ended);
       check();
     });
   return { proc, stdout: () => out, stderr: () => err, waitFor, exited };
