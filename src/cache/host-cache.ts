@@ -172,9 +172,14 @@ export class HostCache {
     }
   }
 
+  /** Resolves once the files of the entries evicted so far are gone (removal runs in the background). */
+  async evictionsDone(): Promise<void> {
+    await Promise.all(this.evicting);
+  }
+
   /** A kiosk's cache is removed; a trusted host's keeps its entries, and the index is written for the next session's order. */
   async close(): Promise<void> {
-    await Promise.all(this.evicting);
+    await this.evictionsDone();
     if (!this.o.keep) {
       await rm(this.o.dir, { recursive: true, force: true });
       // the root too, when this was its last stick (it may be the OS's cache folder's only trace of us)

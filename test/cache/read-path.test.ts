@@ -49,6 +49,7 @@ test("bad entries while a session runs (flipped, truncated, deleted, emptied): r
   st = cache.snapshot();
   assert.equal(st.hits, 12);
   assert.equal(st.misses, 12);
+  await cache.evictionsDone();
   assert.equal((await entryFiles(cache.dir)).length, 8);
 });
 
@@ -65,6 +66,7 @@ test("eviction: a session reading twice the bound stays under it, and the chunks
   assert.equal(st.boundBytes, 16 * CHUNK);
   assert.ok(st.heldBytes <= st.boundBytes, `${st.heldBytes} > ${st.boundBytes}`);
   assert.ok(st.evictions >= 16, `${st.evictions} evictions`);
+  await cache.evictionsDone();
   let onDisk = 0;
   for (const name of await entryFiles(cache.dir)) onDisk += (await stat(join(cache.dir, "chunks", name.slice(0, 2), name))).size;
   assert.ok(onDisk <= st.boundBytes, `${onDisk} bytes on disk`);
