@@ -51,7 +51,10 @@ test("a flush's write cut anywhere, the commit record last or missing, leaves th
   const cuts = [0, 32, 64, 4096, 65_628, 65_628 + 64 + 8192, 2 * 65_628, write.data.length - 1];
   for (const cut of cuts) {
     const got = await versionsAfter(crashState(base, ops, 1, { keepUnsynced: () => true, tornBytes: cut }));
-    assert.deepEqual(got, new Array<number>(2 * RECORD).fill(1), `write cut after ${cut} bytes`);
+    // the preallocated segment holds zeros: when the bytes cut off are all zeros too (the commit
+    // record's last byte is a MAC byte, zero once in 256 runs), the cut write is the whole write
+    const unchanged = write.data.subarray(cut).every((b) => b === 0);
+    assert.deepEqual(got, new Array<number>(2 * RECORD).fill(unchanged ? 2 : 1), `write cut after ${cut} bytes`);
   }
   const whole = await versionsAfter(crashState(base, ops, 2, { keepUnsynced: () => false }));
   assert.deepEqual(whole, new Array<number>(2 * RECORD).fill(2));
