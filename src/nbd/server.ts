@@ -21,7 +21,8 @@ export interface NbdServer {
   close(): Promise<void>;
 }
 
-const LOOPBACK = "127.0.0.1";
+/** The only address a TCP server of stickvm binds: the host itself, never its network. */
+export const LOOPBACK = "127.0.0.1";
 
 function listen(server: Server, on: NbdServerOptions["listen"]): Promise<void> {
   return new Promise((resolve, reject) => {

@@ -1,4 +1,5 @@
 import { createServer } from "node:net";
+import { LOOPBACK } from "../nbd/server.js";
 
 /**
  * A TCP port of 127.0.0.1 free right now, for a server QEMU opens itself (its QMP socket on a
@@ -9,7 +10,7 @@ export function freeLoopbackPort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
+    server.listen(0, LOOPBACK, () => {
       const address = server.address();
       server.close(() => {
         if (address === null || typeof address === "string") reject(new Error("no TCP port was bound"));

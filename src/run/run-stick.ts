@@ -10,6 +10,7 @@ import { probeCapabilities } from "../player/player-capabilities.js";
 import { qemuArgs } from "../player/qemu-args.js";
 import { playerCommand } from "../player/start-player.js";
 import { playerPolicy } from "../policy/player-policy.js";
+import { LOOPBACK } from "../nbd/server.js";
 import { openServeSession } from "../serve/serve-stick.js";
 import type { Terminal } from "./guest-terminal.js";
 import { freeLoopbackPort } from "./free-port.js";
@@ -39,10 +40,11 @@ export interface RunOptions {
 
 /**
  * `stickvm run`: describe the host, lock and unlock the stick (its manifests checked), serve
- * its three disks on a Unix socket in the run folder (TCP on 127.0.0.1 on Windows), find and start the player with the
- * argv the host and policy call for (with the stick's kernel and initrd when it has them), and wait until the guest powers off or a stop request
- * ends the session. Every path then flushes and closes the disks, stops the server, and
- * removes the run and session folders. Nothing starts when a step before the player fails.
+ * its three disks on a Unix socket in the run folder (TCP on 127.0.0.1 on Windows), find and
+ * start the player with the argv the host and policy call for (with the stick's kernel and
+ * initrd when it has them), and wait until the guest powers off or a stop request ends the
+ * session. Every path then flushes and closes the disks, stops the server, and removes the run
+ * and session folders. Nothing starts when a step before the player fails.
  */
 export async function runStick(o: RunOptions): Promise<PlayerOutcome> {
   const env = o.env ?? process.env;
@@ -76,7 +78,7 @@ export async function runStick(o: RunOptions): Promise<PlayerOutcome> {
       );
       const display = o.headless || !host.display.available ? "none" : "window";
       if (display === "none" && !o.headless) o.onStatus(`no display (${host.display.how}): the guest's console is this terminal`);
-      const qmp = tcp ? { host: "127.0.0.1", port: await freeLoopbackPort() } : { socket: join(runDir, "qmp.sock") };
+      const qmp = tcp ? { host: LOOPBACK, port: await freeLoopbackPort() } : { socket: join(runDir, "qmp.sock") };
       // decoded into the run folder (RAM where the host has it), and removed once QEMU has loaded them
       const bootDir = join(runDir, "boot");
       await mkdir(bootDir, { mode: 0o700 });
