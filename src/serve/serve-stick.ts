@@ -1,7 +1,8 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
-import type { CacheStats } from "../cache/cache-stats.js";
+import type { BootProfileOptions } from "../cache/boot-profile-session.js";
+import type { SessionStats } from "../cache/session-stats.js";
 import { openStick, type OpenStick } from "../chunkstore/open-stick.js";
 import { cacheDir } from "../host/cache-dir.js";
 import type { Unlock } from "../chunkstore/stick-files.js";
@@ -35,8 +36,10 @@ export interface ServeOptions {
   onWarning?: (message: string) => void;
   /** The host cache's folder (`--cache-dir`); default the policy's, else the OS's per-user cache folder. */
   cacheDir?: string;
-  /** The host cache's counters, once the session has closed. */
-  onStats?: (stats: CacheStats) => void;
+  /** How the boot profile is used and recorded (default: prefetch the stick's, record the first minutes). */
+  bootProfile?: BootProfileOptions;
+  /** What the session's reads did (host cache, stick, boot profile), once it has closed. */
+  onStats?: (stats: SessionStats) => void;
 }
 
 export interface ServeReady {
@@ -93,7 +96,7 @@ export async function openServeSession(o: Omit<ServeOptions, "signal" | "onReady
       defaultDir: cacheDir(process.platform, process.env, homedir()),
       warn: (message: string) => o.onWarning?.(message),
     };
-    const stick = await openStick(o.stick, o.unlock, { hostCache });
+    const stick = await openStick(o.stick, o.unlock, { hostCache, bootProfile: o.bootProfile ?? {}, warn: hostCache.warn });
     closers.push(() => stick.close());
     const sessionDir = await mkdtemp(join(tmpdir(), "stickvm-session-"));
     closers.push(() => rm(sessionDir, { recursive: true, force: true }));
@@ -144,6 +147,5 @@ export async function serveStick(o: ServeOptions): Promise<void> {
     throw err;
   }
   await session.close();
-  const stats = session.stick.cache?.snapshot();
-  if (stats) o.onStats?.(stats);
+  o.onStats?.(session.stick.stats());
 }
