@@ -51,10 +51,14 @@ export function systemChangesDir(baseVersion: number): string {
   return `system-changes-${baseVersion.toString().padStart(8, "0")}`;
 }
 
-/** The system disk: the base with this session's changes (volatile) or the stick's (persistent). */
-async function systemDevice(stick: OpenStick, sessionDir: string, warn: (message: string) => void): Promise<BlockDevice> {
+/** The base layer of the system disk, with this session's unpacked file in the session folder. */
+async function systemBase(stick: OpenStick, sessionDir: string, warn: (message: string) => void): Promise<BaseDevice> {
   const unpacked = await UnpackedCache.create({ dir: sessionDir, size: stick.base.size, chunkSize: stick.manifest.chunkSize, warn });
-  const base = new BaseDevice(stick.base, { cacheBytes: SYSTEM_CACHE_BYTES, unpacked });
+  return new BaseDevice(stick.base, { cacheBytes: SYSTEM_CACHE_BYTES, unpacked });
+}
+
+/** The system disk: the base with this session's changes (volatile) or the stick's (persistent). Closing it leaves `base` open. */
+async function systemDevice(stick: OpenStick, base: BaseDevice, sessionDir: string): Promise<BlockDevice> {
   const changes = systemChangesPolicy(stick.policyBytes, base.size);
   if (changes.mode === "volatile") return new OverlayDevice(base, await EncryptedBlockFile.create(sessionDir, "system"));
   // a key of its own for the system-changes log, derived from the user key
@@ -101,7 +105,10 @@ export async function openServeSession(o: Omit<ServeOptions, "signal" | "onReady
     const sessionDir = await mkdtemp(join(tmpdir(), "stickvm-session-"));
     closers.push(() => rm(sessionDir, { recursive: true, force: true }));
 
-    const system = await systemDevice(stick, sessionDir, (message) => o.onWarning?.(message));
+    const base = await systemBase(stick, sessionDir, (message) => o.onWarning?.(message));
+    // the layers above close only themselves: the base's unpacked file (its handle and key) is closed here, after them
+    closers.push(() => base.close());
+    const system = await systemDevice(stick, base, sessionDir);
     closers.push(() => system.close());
     const userSize = stick.header.userDiskSize;
     const userLower = stick.userTemplate === undefined ? new ZeroDevice(userSize) : new BaseDevice(stick.userTemplate, { cacheBytes: TEMPLATE_CACHE_BYTES, what: "the user template" });
