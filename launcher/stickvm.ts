@@ -16,6 +16,9 @@ import { askPlayer } from "../src/host/player-probe.js";
 import { outcomeExitCode, outcomeMessage } from "../src/run/outcome.js";
 import { runStick } from "../src/run/run-stick.js";
 import { serveStick } from "../src/serve/serve-stick.js";
+import { describeWipe } from "../src/securewipe/describe-wipe.js";
+import { DEFAULT_WIPE_PASSES } from "../src/securewipe/residue.js";
+import { wipeHostResidue } from "../src/securewipe/wipe-command.js";
 
 /** `--stick` defaults to the folder that holds the executable (DESIGN section 4). */
 const DEFAULT_STICK = resolve(dirname(fileURLToPath(import.meta.url)));
@@ -29,6 +32,12 @@ function port(text: string): number {
 function seconds(text: string): number {
   const n = Number(text);
   if (!Number.isFinite(n) || n <= 0) throw new UsageError(`--powerdown-timeout ${text} is not a positive number of seconds`);
+  return n;
+}
+
+function wipePasses(text: string): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1 || n > 35) throw new UsageError(`--passes ${text} is not a whole number from 1 to 35`);
   return n;
 }
 
@@ -89,6 +98,9 @@ async function main(argv: string[]): Promise<number> {
           process.stderr.write(`warning: ${message}\n`);
         },
         ...(o.cacheDir === undefined ? {} : { cacheDir: o.cacheDir }),
+        onWiped: (report, which) => {
+          for (const line of describeWipe(report, which)) process.stderr.write(`stickvm: ${line}\n`);
+        },
         onStats: (stats) => {
           for (const line of describeSession(stats)) process.stderr.write(`stickvm: ${line}\n`);
           if (o.stats === true) printStats(stats);
@@ -98,6 +110,21 @@ async function main(argv: string[]): Promise<number> {
           console.log("ready");
         },
       });
+    });
+
+  program
+    .command("wipe")
+    .description("finish wiping what sessions of this stick that did not end cleanly (killed, power cut, stick pulled) left on this host")
+    .option("--stick <stick>", "stick folder", DEFAULT_STICK)
+    .option("--cache-dir <dir>", "a host cache folder those sessions used besides this OS's cache folder")
+    .option("--passes <n>", "overwrite passes per file", wipePasses, DEFAULT_WIPE_PASSES)
+    .option("--json", "print the report as JSON")
+    .action(async (o: { stick: string; cacheDir?: string; passes: number; json?: boolean }) => {
+      const r = await wipeHostResidue({ stick: o.stick, passes: o.passes, ...(o.cacheDir === undefined ? {} : { cacheDir: o.cacheDir }) });
+      if (o.json === true) process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
+      else if (r.items.length === 0 && r.journalProblems.length === 0) console.log("nothing to wipe: no session of this stick left anything on this host");
+      else for (const line of describeWipe(r, "stale")) console.log(line);
+      if (r.items.some((i) => i.outcome === "refused" || i.outcome === "failed")) exitCode = EXIT.failure;
     });
 
   program

@@ -8,6 +8,8 @@ import { emptyStats, type CacheStats } from "./cache-stats.js";
 import { encodeMeta, META_FILE, parseMeta, type MetaEntry } from "./cache-meta.js";
 import { CHUNKS_DIR, ENTRY_NAME, TMP_SUFFIX, type WriteFailure } from "./entry-files.js";
 import { EvictionOrder } from "./eviction.js";
+import { DEFAULT_WIPE_PASSES } from "../securewipe/residue.js";
+import { wipeTree } from "../securewipe/wipe-file.js";
 import type { CacheJob, CacheReport } from "./read-through.js";
 
 /** Below this many chunks of room the cache would only churn: it stays off. */
@@ -200,7 +202,7 @@ export class HostCache {
   async close(): Promise<void> {
     await this.evictionsDone();
     if (!this.o.keep) {
-      await rm(this.o.dir, { recursive: true, force: true });
+      await wipeTree(this.o.dir, DEFAULT_WIPE_PASSES).catch((err: unknown) => { this.o.warn(`the host cache ${this.o.dir} could not be wiped: ${(err as Error).message}`); });
       // the root too, when this was its last stick (it may be the OS's cache folder's only trace of us)
       await rmdir(dirname(this.o.dir)).catch(() => undefined);
       return;

@@ -56,6 +56,8 @@ export interface OpenStickOptions {
   bootProfile?: BootProfileOptions;
   /** Warnings about the profile (a damaged slot, a failed save): never fatal. */
   warn?: (message: string) => void;
+  /** Runs once the stick is unlocked and its policy checked, before the host cache is opened (the stale residue wipe). */
+  afterUnlock?: (policyBytes: Buffer | undefined) => Promise<void>;
 }
 
 /**
@@ -75,6 +77,7 @@ export async function openStick(dir: string, how: Unlock, options: OpenStickOpti
     const templateManifest = await loadUserTemplate(dir, header, manifest);
     const bootManifest = await loadBootManifest(dir, header, manifest);
     const index = await loadChunkIndex(dir, header);
+    await options.afterUnlock?.(policyBytes);
     const store = new PackChunkStore(dir, index, manifest.chunkSize);
     const cache = options.hostCache && (await openStickCache(options.hostCache, { policyBytes, secrets, stickId: header.stickId, chunkSize: manifest.chunkSize }));
     const readers = new ChunkReaderPool(dir, manifest.chunkSize, secrets.baseKey, defaultReaderThreads(), cache);

@@ -1,6 +1,7 @@
 import { mkdir, rm } from "node:fs/promises";
 import type { BootProfileOptions } from "../cache/boot-profile-session.js";
 import { describeSession, type SessionStats } from "../cache/session-stats.js";
+import { describeWipe } from "../securewipe/describe-wipe.js";
 import { writeBootFiles } from "../chunkstore/boot-files.js";
 import { join } from "node:path";
 import type { Unlock } from "../chunkstore/stick-files.js";
@@ -9,7 +10,7 @@ import { detectHost, type HostReport } from "../host/detect-host.js";
 import { findPlayer, type Player } from "../player/find-player.js";
 import { probeCapabilities } from "../player/player-capabilities.js";
 import { qemuArgs } from "../player/qemu-args.js";
-import { playerCommand } from "../player/start-player.js";
+import { playerCommand, playerEnv } from "../player/start-player.js";
 import { playerPolicy } from "../policy/player-policy.js";
 import { LOOPBACK } from "../nbd/server.js";
 import { openServeSession } from "../serve/serve-stick.js";
@@ -58,17 +59,26 @@ export async function runStick(o: RunOptions): Promise<PlayerOutcome> {
   const checkStop = (): void => {
     if (stopRequests > 0) throw new InterruptedError("stopped before the guest started");
   };
-  const runDir = await createRunFolder(runFolderCandidates(env, host.system.platform), mustCopyPlayer(host) ? canExecuteIn : undefined);
   try {
     o.onStatus("unlocking the stick");
     const tcp = (o.transport ?? (host.system.platform === "win32" ? "tcp" : "unix")) === "tcp";
+    let runDir = "";
     const session = await openServeSession({
       stick: o.stick,
       unlock: o.unlock,
-      listen: tcp ? { port: 0 } : { socket: join(runDir, "nbd.sock") },
+      // the run folder is journaled like the rest, so it is made once the stick is locked and unlocked
+      listen: async (residue) => {
+        const usable = mustCopyPlayer(host) ? canExecuteIn : undefined;
+        runDir = await createRunFolder(runFolderCandidates(env, host.system.platform), (base) => residue.makeFolder("run", base), usable);
+        return tcp ? { port: 0 } : { socket: join(runDir, "nbd.sock") };
+      },
       onWarning: o.onWarning,
+      onWiped: (report, which) => {
+        for (const line of describeWipe(report, which)) o.onStatus(line);
+      },
       ...(o.cacheDir === undefined ? {} : { cacheDir: o.cacheDir }),
       ...(o.bootProfile === undefined ? {} : { bootProfile: o.bootProfile }),
+      ...(env.STICKVM_LAUNCHER_COPY ? { launcherCopy: env.STICKVM_LAUNCHER_COPY } : {}),
     });
     let outcome: PlayerOutcome;
     try {
@@ -87,19 +97,22 @@ export async function runStick(o: RunOptions): Promise<PlayerOutcome> {
       const bootDir = join(runDir, "boot");
       await mkdir(bootDir, { mode: 0o700 });
       const boot = await writeBootFiles(session.stick, bootDir);
+      // whatever the player writes goes here, in the run folder that is wiped at the end
+      const playerHome = join(runDir, "home");
+      await mkdir(playerHome, { mode: 0o700 });
       const args = qemuArgs({
         host: { cpus: host.system.cpus, freeMemoryBytes: host.system.freeMemoryBytes, accelerators: host.accelerators },
         policy,
         nbd: session.address,
         qmp,
-        capabilities: await probeCapabilities(player),
+        capabilities: await probeCapabilities(player, playerEnv(env, playerHome)),
         ...(boot === undefined ? {} : { boot }),
         display,
       });
       checkStop();
       o.onStatus(`starting the guest (${describeAccelerator(host)}); Ctrl-C asks it to power off`);
       outcome = await runPlayerSession({
-        command: playerCommand(player, args, env),
+        command: playerCommand(player, args, playerEnv(env, playerHome)),
         qmp,
         headless: display === "none",
         terminal: o.terminal,
@@ -115,7 +128,7 @@ export async function runStick(o: RunOptions): Promise<PlayerOutcome> {
       await session.close().catch((closeErr: unknown) => { o.onWarning(`closing the session: ${(closeErr as Error).message}`); });
       throw err;
     }
-    o.onStatus("flushing the user disk and removing this session's files");
+    o.onStatus("flushing the user disk and wiping this session's files");
     await session.close();
     const stats = session.stick.stats();
     for (const line of describeSession(stats)) o.onStatus(line);
@@ -123,7 +136,6 @@ export async function runStick(o: RunOptions): Promise<PlayerOutcome> {
     return outcome;
   } finally {
     unsubscribe();
-    await rm(runDir, { recursive: true, force: true });
   }
 }
 

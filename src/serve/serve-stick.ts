@@ -1,4 +1,3 @@
-import { mkdtemp, rm } from "node:fs/promises";
 import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import type { BootProfileOptions } from "../cache/boot-profile-session.js";
@@ -17,6 +16,11 @@ import { startNbdServer, type NbdExports, type NbdServer } from "../nbd/server.j
 import { removeStaleSocket } from "./stale-socket.js";
 import { lockStick } from "./stick-lock.js";
 import { systemChangesPolicy } from "../policy/system-changes.js";
+import { hostCachePolicy } from "../policy/host-cache-policy.js";
+import { hostWipeRoots } from "../securewipe/host-roots.js";
+import { DEFAULT_WIPE_PASSES, SessionResidue, wipeStale, type WipeReport } from "../securewipe/residue.js";
+import { ResidueJournal } from "../securewipe/residue-journal-file.js";
+import { stickHostId } from "../securewipe/stick-host-id.js";
 import { hkdf32 } from "../crypto/kdf.js";
 import { STICK_FILES } from "../../stick-layout/format.js";
 
@@ -25,10 +29,13 @@ const TEMPLATE_CACHE_BYTES = 16 * 1024 * 1024;
 /** Decoded base chunks kept in memory: the unpacked file serves any chunk read again once it is stored. */
 const SYSTEM_CACHE_BYTES = 8 * 1024 * 1024;
 
+export type Listen = { socket: string } | { port: number };
+
 export interface ServeOptions {
   stick: string;
   unlock: Unlock;
-  listen: { socket: string } | { port: number };
+  /** Where to listen; a function makes the place once the session's residue is journaled (run's socket goes in its run folder). */
+  listen: Listen | ((residue: SessionResidue) => Promise<Listen>);
   /** Resolves the session: serving stops when it aborts (SIGINT, SIGTERM). */
   signal: AbortSignal;
   onReady?: (info: ServeReady) => void;
@@ -40,6 +47,12 @@ export interface ServeOptions {
   bootProfile?: BootProfileOptions;
   /** What the session's reads did (host cache, stick, boot profile), once it has closed. */
   onStats?: (stats: SessionStats) => void;
+  /** What was wiped: residue a session that died left on this host (at the start), and this session's own (at the end). */
+  onWiped?: (report: WipeReport, which: "stale" | "session") => void;
+  /** run.sh's copy of the launcher (`$STICKVM_LAUNCHER_COPY`): journaled, so that a crash does not leave it behind. */
+  launcherCopy?: string;
+  /** Overwrite passes when wiping host files (default 1). */
+  wipePasses?: number;
 }
 
 export interface ServeReady {
@@ -69,12 +82,14 @@ async function systemDevice(stick: OpenStick, base: BaseDevice, sessionDir: stri
 /** A stick unlocked and served: what `stickvm serve` waits on, and what `stickvm run` starts the player against. */
 export interface ServeSession {
   stick: OpenStick;
-  /** This session's folder on the host (under the OS temp folder), removed by close. */
+  /** This session's folder on the host (under the OS temp folder), wiped by close. */
   sessionDir: string;
+  /** What the session made on the host, journaled on the stick; close wipes it. */
+  residue: SessionResidue;
   exports: ServeReady["exports"];
   /** Where the server listens (a TCP port asked as 0 is the one bound). */
   address: NbdServer["address"];
-  /** Stops the server, flushes and closes every layer, removes the session folder, releases the lock. */
+  /** Stops the server, flushes and closes every layer, wipes what the session made on the host, releases the lock. */
   close: () => Promise<void>;
 }
 
@@ -95,15 +110,32 @@ export async function openServeSession(o: Omit<ServeOptions, "signal" | "onReady
     if (errors.length > 0) throw errors[0];
   };
   try {
+    const warn = (message: string): void => o.onWarning?.(message);
+    const passes = o.wipePasses ?? DEFAULT_WIPE_PASSES;
+    const journal = ResidueJournal.forHost(o.stick, await stickHostId(o.stick));
+    const roots = hostWipeRoots({ env: process.env, platform: process.platform, home: homedir(), cacheDirs: [o.cacheDir] });
+    const residue = new SessionResidue(journal, roots, passes);
+    // after everything above it is closed, and before the lock is released
+    closers.push(async () => {
+      o.onWiped?.(await residue.finish(), "session");
+    });
+    const afterUnlock = async (policyBytes: Buffer | undefined): Promise<void> => {
+      // the signed policy's cache root is one of this host's roots too (an unsigned one never is)
+      roots.cache.push(...[hostCachePolicy(policyBytes).dir].filter((d): d is string => d !== undefined));
+      const stale = await wipeStale(journal, roots, passes);
+      if (stale.items.length > 0 || stale.journalProblems.length > 0) o.onWiped?.(stale, "stale");
+      if (o.launcherCopy !== undefined) await residue.adopt("launcher-copy", o.launcherCopy);
+    };
     const hostCache = {
       ...(o.cacheDir === undefined ? {} : { dir: o.cacheDir }),
       defaultDir: cacheDir(process.platform, process.env, homedir()),
-      warn: (message: string) => o.onWarning?.(message),
+      warn,
+      residue,
     };
-    const stick = await openStick(o.stick, o.unlock, { hostCache, bootProfile: o.bootProfile ?? {}, warn: hostCache.warn });
+    const stick = await openStick(o.stick, o.unlock, { hostCache, bootProfile: o.bootProfile ?? {}, warn, afterUnlock });
     closers.push(() => stick.close());
-    const sessionDir = await mkdtemp(join(tmpdir(), "stickvm-session-"));
-    closers.push(() => rm(sessionDir, { recursive: true, force: true }));
+    const listen = typeof o.listen === "function" ? await o.listen(residue) : o.listen;
+    const sessionDir = await residue.makeFolder("session", tmpdir());
 
     const base = await systemBase(stick, sessionDir, (message) => o.onWarning?.(message));
     // the layers above close only themselves: the base's unpacked file (its handle and key) is closed here, after them
@@ -122,17 +154,19 @@ export async function openServeSession(o: Omit<ServeOptions, "signal" | "onReady
       ["user", { device: user, description: "the user disk, kept on the stick" }],
       ["local", { device: local, description: "scratch for swap and caches, gone at exit" }],
     ]);
-    if ("socket" in o.listen) await removeStaleSocket(o.listen.socket);
-    const warn = o.onWarning;
+    if ("socket" in listen) await removeStaleSocket(listen.socket);
     const server = await startNbdServer({
       exports,
-      listen: o.listen,
-      ...(warn ? { log: (level: "debug" | "warn", message: string) => { if (level === "warn") warn(message); } } : {}),
+      listen,
+      log: (level: "debug" | "warn", message: string) => {
+        if (level === "warn") warn(message);
+      },
     });
     closers.push(() => server.close());
     return {
       stick,
       sessionDir,
+      residue,
       exports: [...exports].map(([name, e]) => ({ name, size: e.device.size, uri: server.uri(name) })),
       address: server.address,
       close: closeAll,
