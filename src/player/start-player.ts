@@ -60,3 +60,18 @@ export function playerCommand(player: Player, qemuArgs: string[], env: Record<st
     env: { ...env, QEMU_MODULE_DIR: exec(m.moduleDir) },
   };
 }
+
+/** util-linux's setpriv, where Linux hosts have it (Debian: always, it is essential). */
+const SETPRIV_PATHS = ["/usr/bin/setpriv", "/bin/setpriv"];
+
+/**
+ * The command so that the player dies with the launcher: on Linux, through `setpriv --pdeathsig
+ * KILL`, which asks the kernel to kill it when the launcher's thread that started it ends (a
+ * launcher killed with SIGKILL cannot stop it itself, and a player left running would hold the
+ * session's folders and keep the guest's memory). setpriv then execs the player: same process.
+ * Elsewhere, or without setpriv, the command as it is.
+ */
+export function diesWithLauncher(cmd: PlayerCommand, platform: NodeJS.Platform, exists: (path: string) => boolean): PlayerCommand {
+  const setpriv = platform === "linux" ? SETPRIV_PATHS.find(exists) : undefined;
+  return setpriv === undefined ? cmd : { ...cmd, command: setpriv, args: ["--pdeathsig", "KILL", "--", cmd.command, ...cmd.args] };
+}

@@ -1,7 +1,9 @@
+import { existsSync } from "node:fs";
 import { mkdir, rm } from "node:fs/promises";
 import type { BootProfileOptions } from "../cache/boot-profile-session.js";
 import { describeSession, type SessionStats } from "../cache/session-stats.js";
 import { describeWipe } from "../securewipe/describe-wipe.js";
+import { watchStickPresence, type StickPresence } from "../securewipe/stick-presence.js";
 import { writeBootFiles } from "../chunkstore/boot-files.js";
 import { join } from "node:path";
 import type { Unlock } from "../chunkstore/stick-files.js";
@@ -10,7 +12,7 @@ import { detectHost, type HostReport } from "../host/detect-host.js";
 import { findPlayer, type Player } from "../player/find-player.js";
 import { probeCapabilities } from "../player/player-capabilities.js";
 import { qemuArgs } from "../player/qemu-args.js";
-import { playerCommand, playerEnv } from "../player/start-player.js";
+import { diesWithLauncher, playerCommand, playerEnv } from "../player/start-player.js";
 import { playerPolicy } from "../policy/player-policy.js";
 import { LOOPBACK } from "../nbd/server.js";
 import { openServeSession } from "../serve/serve-stick.js";
@@ -80,8 +82,14 @@ export async function runStick(o: RunOptions): Promise<PlayerOutcome> {
       ...(o.bootProfile === undefined ? {} : { bootProfile: o.bootProfile }),
       ...(env.STICKVM_LAUNCHER_COPY ? { launcherCopy: env.STICKVM_LAUNCHER_COPY } : {}),
     });
+    const stickGone = new AbortController();
+    let presence: StickPresence | undefined;
     let outcome: PlayerOutcome;
     try {
+      presence = await watchStickPresence(o.stick, (why) => {
+        o.onWarning(`the stick is gone (${why}): stopping the guest at once`);
+        stickGone.abort();
+      });
       checkStop();
       const policy = playerPolicy(session.stick.policyBytes);
       const player = await runnablePlayer(
@@ -112,24 +120,31 @@ export async function runStick(o: RunOptions): Promise<PlayerOutcome> {
       checkStop();
       o.onStatus(`starting the guest (${describeAccelerator(host)}); Ctrl-C asks it to power off`);
       outcome = await runPlayerSession({
-        command: playerCommand(player, args, playerEnv(env, playerHome)),
+        command: diesWithLauncher(playerCommand(player, args, playerEnv(env, playerHome)), host.system.platform, existsSync),
         qmp,
         headless: display === "none",
         terminal: o.terminal,
         stopRequests: o.stopRequests,
         powerdownTimeoutMs: o.powerdownTimeoutMs,
         onStarted: async () => {
+          // unlinked, not overwritten: QEMU maps the initrd, and truncating a mapped file kills it (SIGBUS); they hold the admin's kernel, not the user's data
           await rm(bootDir, { recursive: true, force: true });
           o.onStatus("the guest is running");
         },
         onStatus: o.onStatus,
+        stickGone: stickGone.signal,
       });
     } catch (err) {
+      await presence?.stop();
       await session.close().catch((closeErr: unknown) => { o.onWarning(`closing the session: ${(closeErr as Error).message}`); });
       throw err;
     }
+    await presence.stop();
     o.onStatus("flushing the user disk and wiping this session's files");
-    await session.close();
+    if (outcome.stoppedBy === "stick-removed") {
+      // the user log cannot reach the stick: what it had synced is safe there; the host's residue is wiped all the same
+      await session.close().catch((err: unknown) => { o.onWarning(`closing the session without its stick: ${(err as Error).message}`); });
+    } else await session.close();
     const stats = session.stick.stats();
     for (const line of describeSession(stats)) o.onStatus(line);
     o.onStats?.(stats);
