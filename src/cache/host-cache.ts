@@ -25,6 +25,8 @@ export interface HostCacheOptions {
   keep: boolean;
   chunkSize: number;
   warn: (message: string) => void;
+  /** Overwrite passes when a kiosk's cache is wiped at close (default 1). */
+  wipePasses?: number;
 }
 
 /**
@@ -202,7 +204,7 @@ export class HostCache {
   async close(): Promise<void> {
     await this.evictionsDone();
     if (!this.o.keep) {
-      await wipeTree(this.o.dir, DEFAULT_WIPE_PASSES).catch((err: unknown) => { this.o.warn(`the host cache ${this.o.dir} could not be wiped: ${(err as Error).message}`); });
+      await wipeTree(this.o.dir, this.o.wipePasses ?? DEFAULT_WIPE_PASSES).catch((err: unknown) => { this.o.warn(`the host cache ${this.o.dir} could not be wiped: ${(err as Error).message}`); });
       // the root too, when this was its last stick (it may be the OS's cache folder's only trace of us)
       await rmdir(dirname(this.o.dir)).catch(() => undefined);
       return;

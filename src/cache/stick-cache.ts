@@ -35,6 +35,7 @@ export async function openStickCache(
     maxBytes: policy.maxBytes,
     freeShare: policy.freeShare,
     keep,
+    ...(o.residue === undefined ? {} : { wipePasses: o.residue.passes }),
     chunkSize: stick.chunkSize,
     warn: o.warn,
   });

@@ -1,8 +1,11 @@
 import { createCipheriv, randomBytes, type Cipher } from "node:crypto";
 import { readSync } from "node:fs";
-import { open, rm, statfs, type FileHandle } from "node:fs/promises";
+import { open, statfs, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
 import { fileError } from "../errors/errors.js";
+import { DEFAULT_WIPE_PASSES } from "../securewipe/residue.js";
+import { wipeFile } from "../securewipe/wipe-file.js";
+import { WrittenRegions } from "../securewipe/written-regions.js";
 
 /** Share of the host disk's free space the cache may fill at most. */
 export const UNPACKED_SHARE_OF_FREE = 0.25;
@@ -34,6 +37,9 @@ export class UnpackedCache {
   /** Chunks to write at the next turn of the event loop. */
   private readonly queued = new Map<number, Buffer>();
   private readonly scratch = Buffer.allocUnsafe(SCRATCH_BYTES);
+  private readonly written = new WrittenRegions();
+  /** Overwrite passes when the file is wiped at the end. */
+  private wipePasses = DEFAULT_WIPE_PASSES;
 
   private constructor(
     private readonly fh: FileHandle,
@@ -49,7 +55,7 @@ export class UnpackedCache {
   }
 
   /** A new cache in `dir` for a disk of `size` bytes; its budget is a share of the free space unless given. */
-  static async create(o: { dir: string; size: number; chunkSize: number; budget?: number; warn: (message: string) => void }): Promise<UnpackedCache> {
+  static async create(o: { dir: string; size: number; chunkSize: number; budget?: number; wipePasses?: number; warn: (message: string) => void }): Promise<UnpackedCache> {
     const path = join(o.dir, `base-${randomBytes(6).toString("hex")}.unpacked`);
     let budget = o.budget;
     if (budget === undefined) {
@@ -69,7 +75,9 @@ export class UnpackedCache {
       throw fileError(err, "create", path);
     }
     const chunks = Math.ceil(o.size / o.chunkSize);
-    return new UnpackedCache(fh, path, randomBytes(32), randomBytes(8), o.chunkSize, budget, chunks, o.warn);
+    const cache = new UnpackedCache(fh, path, randomBytes(32), randomBytes(8), o.chunkSize, budget, chunks, o.warn);
+    if (o.wipePasses !== undefined) cache.wipePasses = o.wipePasses;
+    return cache;
   }
 
   has(index: number): boolean {
@@ -145,6 +153,7 @@ export class UnpackedCache {
     const offset = first * this.chunkSize;
     const cipher = this.cipher(offset);
     const sealed = run.map((i) => cipher.update(chunks.get(i) ?? Buffer.alloc(0)));
+    this.written.mark(offset, run.length * this.chunkSize);
     const done = this.write(sealed, offset).then(
       () => {
         if (!this.off) for (const i of run) this.present[i] = 1;
@@ -171,13 +180,13 @@ export class UnpackedCache {
     }
   }
 
-  /** Drops the key (what the file holds is unreadable from here on) and removes the file. */
+  /** Drops the key (what the file holds is unreadable from here on: the crypto-erase), then wipes the file where it was written. */
   async destroy(): Promise<void> {
     this.off = true;
     await Promise.all(this.writing);
     this.key.fill(0);
     await this.fh.close().catch(() => undefined);
-    await rm(this.path, { force: true });
+    await wipeFile(this.path, this.wipePasses, this.written.regions());
   }
 }
 

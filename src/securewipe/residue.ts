@@ -91,7 +91,8 @@ export class SessionResidue {
   constructor(
     private readonly journal: ResidueJournal | undefined,
     readonly roots: WipeRoots,
-    readonly passes = DEFAULT_WIPE_PASSES,
+    /** Overwrite passes; the stick's policy may set them once it is unlocked. */
+    public passes = DEFAULT_WIPE_PASSES,
   ) {}
 
   /** Journals the entry; `leaveAtEnd` keeps it out of this session's own wipe (a stale wipe still takes it). */

@@ -16,6 +16,7 @@ import { startNbdServer, type NbdExports, type NbdServer } from "../nbd/server.j
 import { removeStaleSocket } from "./stale-socket.js";
 import { lockStick } from "./stick-lock.js";
 import { systemChangesPolicy } from "../policy/system-changes.js";
+import { wipePassesPolicy } from "../policy/wipe-policy.js";
 import { hostCachePolicy } from "../policy/host-cache-policy.js";
 import { hostWipeRoots } from "../securewipe/host-roots.js";
 import { DEFAULT_WIPE_PASSES, SessionResidue, wipeStale, type WipeReport } from "../securewipe/residue.js";
@@ -65,15 +66,15 @@ export function systemChangesDir(baseVersion: number): string {
 }
 
 /** The base layer of the system disk, with this session's unpacked file in the session folder. */
-async function systemBase(stick: OpenStick, sessionDir: string, warn: (message: string) => void): Promise<BaseDevice> {
-  const unpacked = await UnpackedCache.create({ dir: sessionDir, size: stick.base.size, chunkSize: stick.manifest.chunkSize, warn });
+async function systemBase(stick: OpenStick, sessionDir: string, wipePasses: number, warn: (message: string) => void): Promise<BaseDevice> {
+  const unpacked = await UnpackedCache.create({ dir: sessionDir, size: stick.base.size, chunkSize: stick.manifest.chunkSize, wipePasses, warn });
   return new BaseDevice(stick.base, { cacheBytes: SYSTEM_CACHE_BYTES, unpacked });
 }
 
 /** The system disk: the base with this session's changes (volatile) or the stick's (persistent). Closing it leaves `base` open. */
-async function systemDevice(stick: OpenStick, base: BaseDevice, sessionDir: string): Promise<BlockDevice> {
+async function systemDevice(stick: OpenStick, base: BaseDevice, sessionDir: string, wipePasses: number): Promise<BlockDevice> {
   const changes = systemChangesPolicy(stick.policyBytes, base.size);
-  if (changes.mode === "volatile") return new OverlayDevice(base, await EncryptedBlockFile.create(sessionDir, "system"));
+  if (changes.mode === "volatile") return new OverlayDevice(base, await EncryptedBlockFile.create(sessionDir, "system", wipePasses));
   // a key of its own for the system-changes log, derived from the user key
   const key = hkdf32(stick.secrets.userKey, stick.header.stickId, "stickvm system changes v1");
   return openLogOnStick(join(stick.dir, systemChangesDir(stick.header.baseVersion)), key, base, changes.capacity);
@@ -111,18 +112,18 @@ export async function openServeSession(o: Omit<ServeOptions, "signal" | "onReady
   };
   try {
     const warn = (message: string): void => o.onWarning?.(message);
-    const passes = o.wipePasses ?? DEFAULT_WIPE_PASSES;
     const journal = ResidueJournal.forHost(o.stick, await stickHostId(o.stick));
     const roots = hostWipeRoots({ env: process.env, platform: process.platform, home: homedir(), cacheDirs: [o.cacheDir] });
-    const residue = new SessionResidue(journal, roots, passes);
+    const residue = new SessionResidue(journal, roots, o.wipePasses ?? DEFAULT_WIPE_PASSES);
     // after everything above it is closed, and before the lock is released
     closers.push(async () => {
       o.onWiped?.(await residue.finish(), "session");
     });
     const afterUnlock = async (policyBytes: Buffer | undefined): Promise<void> => {
+      if (o.wipePasses === undefined) residue.passes = wipePassesPolicy(policyBytes) ?? residue.passes;
       // the signed policy's cache root is one of this host's roots too (an unsigned one never is)
       roots.cache.push(...[hostCachePolicy(policyBytes).dir].filter((d): d is string => d !== undefined));
-      const stale = await wipeStale(journal, roots, passes);
+      const stale = await wipeStale(journal, roots, residue.passes);
       if (stale.items.length > 0 || stale.journalProblems.length > 0) o.onWiped?.(stale, "stale");
       if (o.launcherCopy !== undefined) await residue.adopt("launcher-copy", o.launcherCopy);
     };
@@ -137,16 +138,16 @@ export async function openServeSession(o: Omit<ServeOptions, "signal" | "onReady
     const listen = typeof o.listen === "function" ? await o.listen(residue) : o.listen;
     const sessionDir = await residue.makeFolder("session", tmpdir());
 
-    const base = await systemBase(stick, sessionDir, (message) => o.onWarning?.(message));
+    const base = await systemBase(stick, sessionDir, residue.passes, warn);
     // the layers above close only themselves: the base's unpacked file (its handle and key) is closed here, after them
     closers.push(() => base.close());
-    const system = await systemDevice(stick, base, sessionDir);
+    const system = await systemDevice(stick, base, sessionDir, residue.passes);
     closers.push(() => system.close());
     const userSize = stick.header.userDiskSize;
     const userLower = stick.userTemplate === undefined ? new ZeroDevice(userSize) : new BaseDevice(stick.userTemplate, { cacheBytes: TEMPLATE_CACHE_BYTES, what: "the user template" });
     const user = await openLogOnStick(join(o.stick, STICK_FILES.userDir), stick.secrets.userKey, userLower, userSize);
     closers.push(() => user.close());
-    const local = await createScratchDevice({ dir: sessionDir, size: stick.header.localDiskSize });
+    const local = await createScratchDevice({ dir: sessionDir, size: stick.header.localDiskSize, wipePasses: residue.passes });
     closers.push(() => local.close());
 
     const exports: NbdExports = new Map([
