@@ -13,6 +13,8 @@ export interface StickCacheOptions {
   warn: (message: string) => void;
   /** The session's residue: the cache folder (and folders above it) are journaled before they are made. */
   residue?: SessionResidue;
+  /** Policy `host: "ask"`: whether this host keeps the cache (asked once per host); without it, a kiosk. */
+  hostTrust?: () => Promise<"trusted" | "kiosk">;
 }
 
 /** The unlocked stick's host cache as its policy says; undefined when the policy turns it off (cacheSize 0). */
@@ -23,7 +25,8 @@ export async function openStickCache(
   const policy = hostCachePolicy(stick.policyBytes);
   if (policy.maxBytes === 0) return undefined;
   const dir = stickCacheDir(o.dir ?? policy.dir ?? o.defaultDir, stick.secrets.userKey, stick.stickId);
-  const keep = policy.host === "trusted";
+  const host = policy.host === "ask" ? ((await o.hostTrust?.()) ?? "kiosk") : policy.host;
+  const keep = host === "trusted";
   try {
     await o.residue?.recordCacheFolder(dir, keep);
   } catch (err) {

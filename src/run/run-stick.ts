@@ -40,6 +40,8 @@ export interface RunOptions {
   onStats?: (stats: SessionStats) => void;
   /** How the boot profile is used and recorded (default: prefetch the stick's, record the first minutes). */
   bootProfile?: BootProfileOptions;
+  /** Policy `host: "ask"`: asks the person whether this computer is theirs (the CLI's terminal; absent: a kiosk). */
+  askTrust?: () => Promise<boolean>;
   /** How QEMU reaches the NBD server and its own QMP socket: Unix sockets, except on Windows (TCP on 127.0.0.1). */
   transport?: "unix" | "tcp";
 }
@@ -81,6 +83,7 @@ export async function runStick(o: RunOptions): Promise<PlayerOutcome> {
       ...(o.cacheDir === undefined ? {} : { cacheDir: o.cacheDir }),
       ...(o.bootProfile === undefined ? {} : { bootProfile: o.bootProfile }),
       ...(env.STICKVM_LAUNCHER_COPY ? { launcherCopy: env.STICKVM_LAUNCHER_COPY } : {}),
+      ...(o.askTrust === undefined ? {} : { askTrust: o.askTrust }),
     });
     const stickGone = new AbortController();
     let presence: StickPresence | undefined;

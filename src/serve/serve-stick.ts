@@ -22,6 +22,7 @@ import { hostWipeRoots } from "../securewipe/host-roots.js";
 import { DEFAULT_WIPE_PASSES, SessionResidue, wipeStale, type WipeReport } from "../securewipe/residue.js";
 import { ResidueJournal } from "../securewipe/residue-journal-file.js";
 import { stickHostId } from "../securewipe/stick-host-id.js";
+import { resolveHostTrust } from "../securewipe/host-trust.js";
 import { hkdf32 } from "../crypto/kdf.js";
 import { STICK_FILES } from "../../stick-layout/format.js";
 
@@ -52,8 +53,10 @@ export interface ServeOptions {
   onWiped?: (report: WipeReport, which: "stale" | "session") => void;
   /** run.sh's copy of the launcher (`$STICKVM_LAUNCHER_COPY`): journaled, so that a crash does not leave it behind. */
   launcherCopy?: string;
-  /** Overwrite passes when wiping host files (default 1). */
+  /** Overwrite passes when wiping host files (default: the policy's, else 1). */
   wipePasses?: number;
+  /** Policy `host: "ask"`: asks the person whether this computer is theirs (once per host; without it, a kiosk). */
+  askTrust?: () => Promise<boolean>;
 }
 
 export interface ServeReady {
@@ -112,7 +115,8 @@ export async function openServeSession(o: Omit<ServeOptions, "signal" | "onReady
   };
   try {
     const warn = (message: string): void => o.onWarning?.(message);
-    const journal = ResidueJournal.forHost(o.stick, await stickHostId(o.stick));
+    const hostId = await stickHostId(o.stick);
+    const journal = ResidueJournal.forHost(o.stick, hostId);
     const roots = hostWipeRoots({ env: process.env, platform: process.platform, home: homedir(), cacheDirs: [o.cacheDir] });
     const residue = new SessionResidue(journal, roots, o.wipePasses ?? DEFAULT_WIPE_PASSES);
     // after everything above it is closed, and before the lock is released
@@ -132,6 +136,7 @@ export async function openServeSession(o: Omit<ServeOptions, "signal" | "onReady
       defaultDir: cacheDir(process.platform, process.env, homedir()),
       warn,
       residue,
+      hostTrust: () => resolveHostTrust(o.stick, hostId, o.askTrust, warn),
     };
     const stick = await openStick(o.stick, o.unlock, { hostCache, bootProfile: o.bootProfile ?? {}, warn, afterUnlock });
     closers.push(() => stick.close());
