@@ -206,6 +206,7 @@ export class LogDevice implements BlockDevice {
       } finally {
         await this.checkpointing?.done.catch(() => undefined);
         await this.p.segments.closeAll();
+        this.p.keys.wipe();
       }
     });
     this.queue = run.catch(() => undefined);
