@@ -16,7 +16,7 @@ import { parseArgs } from "node:util";
 import { BUILD_DEFAULTS } from "../../src/admin/build.js";
 import { parseSize } from "../../src/util/parse-size.js";
 import { formatCell, type Contender, type RunResult, runContender, treeSize, waitForIdle } from "./bench-run.js";
-import { capture, firstLine, makeLog, median, writeSection } from "./bench-util.js";
+import { capture, dropCaches, firstLine, makeLog, median, writeSection } from "./bench-util.js";
 import { stageRealFiles } from "./real-files.js";
 
 const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
@@ -296,16 +296,6 @@ async function makeScaledImage(img: ImageInfo, path: string): Promise<ScaledImag
 }
 
 // ---------------------------------------------------------------- page cache
-
-async function dropCaches(): Promise<boolean> {
-  execFileSync("sync");
-  try {
-    await writeFile("/proc/sys/vm/drop_caches", "3\n");
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 function warmImage(path: string): void {
   execFileSync("cat", [path], { stdio: ["ignore", "ignore", "inherit"] });
