@@ -17,7 +17,7 @@ import { ARGON2_DEFAULT, ARGON2_MIN } from "../../src/crypto/kdf.js";
 import { hasBusyboxStatic } from "../../src/demo/busybox.js";
 import { parseCapabilities } from "../../src/player/player-capabilities.js";
 import { guestMemoryMiB } from "../../src/player/qemu-args.js";
-import { treeSize, waitForIdle } from "./bench-run.js";
+import { cpuTicks, treeSize, USER_HZ, waitForIdle } from "./bench-run.js";
 import { capture, dropCaches, machine, makeLog, median, run, writeSection } from "./bench-util.js";
 import { kdfSeconds } from "./run-start.js";
 import { timeBoot } from "./slow-stick/boot-timer.js";
@@ -164,6 +164,7 @@ async function measure(c: BenchCase, s: Setup, o: Options, signal: AbortSignal):
   if (!(await dropCaches())) throw new Error("cannot write /proc/sys/vm/drop_caches");
   const idle = await waitForIdle(o.idleWait * 1000);
   const before = await s.slow.readBytes();
+  const [ticks0, cpu0] = [await cpuTicks(), await s.slow.cpuSeconds()];
   let atMarker: Promise<number> | undefined;
   const t = await timeBoot({
     argv: s.slow.throttled(c.argv),
@@ -176,6 +177,8 @@ async function measure(c: BenchCase, s: Setup, o: Options, signal: AbortSignal):
     signal,
   });
   const after = await s.slow.readBytes();
+  const [ticks1, cpu1] = [await cpuTicks(), await s.slow.cpuSeconds()];
+  const ownCpu = cpu0 === undefined || cpu1 === undefined ? undefined : cpu1 - cpu0;
   const r: RunResult = {
     seconds: t.seconds,
     readingAt: t.readingAt,
@@ -183,11 +186,14 @@ async function measure(c: BenchCase, s: Setup, o: Options, signal: AbortSignal):
     bytesToMarker: (await (atMarker ?? Promise.resolve(after))) - before,
     bytesTotal: after - before,
     stats: c.stickvm ? parseStats(t.stdout) : undefined,
+    cpuSeconds: ownCpu,
+    otherCpuSeconds: ticks0 === undefined || ticks1 === undefined || ownCpu === undefined ? undefined : Math.max(0, (ticks1.busy - ticks0.busy) / USER_HZ - ownCpu),
     waitedSeconds: idle.seconds,
     quiet: idle.idle,
   };
   const stats = r.stats === undefined ? "" : `; cache: ${r.stats.hits ?? "?"} hits, ${r.stats.misses ?? "?"} misses`;
-  log(`  ${c.key}: ${r.seconds.toFixed(2)} s to the marker, ${(r.bytesToMarker / MiB).toFixed(1)} MiB from the stick by then (${(r.bytesTotal / MiB).toFixed(1)} MiB in all)${stats}`);
+  const cpu = r.cpuSeconds === undefined ? "" : `; CPU ${r.cpuSeconds.toFixed(1)} s, other work ${r.otherCpuSeconds?.toFixed(1) ?? "?"} s`;
+  log(`  ${c.key}: ${r.seconds.toFixed(2)} s to the marker, ${(r.bytesToMarker / MiB).toFixed(1)} MiB from the stick by then (${(r.bytesTotal / MiB).toFixed(1)} MiB in all)${stats}${cpu}`);
   return r;
 }
 

@@ -21,6 +21,9 @@ export interface RunResult {
   bytesTotal: number;
   /** stickvm's `--stats` (cache.<name> → value); undefined for QEMU's cases. */
   stats: Record<string, string> | undefined;
+  /** CPU seconds of the case's processes (cpuacct), and of everything else on the machine meanwhile; undefined without cpuacct. */
+  cpuSeconds: number | undefined;
+  otherCpuSeconds: number | undefined;
   /** The wait for a quiet machine before the run, and whether it found one. */
   waitedSeconds: number;
   quiet: boolean;
@@ -94,11 +97,12 @@ export function section(p: ReportInput): string {
     } |`,
   ];
   const rows = p.results.map((r) => {
-    if (r.runs.length === 0) return `| ${r.c.title} | not measured: ${r.notMeasured ?? "no runs"} | | | | | | | | |`;
+    if (r.runs.length === 0) return `| ${r.c.title} | not measured: ${r.notMeasured ?? "no runs"} | | | | | | | | | |`;
     const x = medianOf(r, (y) => y.seconds) ?? Number.NaN;
     const read = medianOf(r, (y) => (y.readingAt === undefined ? undefined : y.seconds - y.readingAt));
     const started = medianOf(r, (y) => y.startedAt);
-    return `| ${r.c.title} | ${r.runs.map((y) => s2(y.seconds)).join(", ")} | **${s2(x)}** | ${a === undefined ? "—" : `${s2(x / a)}×`} | ${e === undefined ? "—" : `${s2(x / e)}×`} | ${read === undefined ? "—" : s2(read)} | ${started === undefined ? "—" : s2(started)} | ${mib(medianOf(r, (y) => y.bytesToMarker) ?? 0)} | ${mib(medianOf(r, (y) => y.bytesTotal) ?? 0)} | ${statsCell(r)} |`;
+    const cpu = medianOf(r, (y) => y.cpuSeconds);
+    return `| ${r.c.title} | ${r.runs.map((y) => s2(y.seconds)).join(", ")} | **${s2(x)}** | ${a === undefined ? "—" : `${s2(x / a)}×`} | ${e === undefined ? "—" : `${s2(x / e)}×`} | ${read === undefined ? "—" : s2(read)} | ${started === undefined ? "—" : s2(started)} | ${mib(medianOf(r, (y) => y.bytesToMarker) ?? 0)} | ${mib(medianOf(r, (y) => y.bytesTotal) ?? 0)} | ${cpu === undefined ? "—" : cpu.toFixed(1)} | ${statsCell(r)} |`;
   });
   const all = p.results.flatMap((r) => r.runs);
   const busy = all.filter((x) => !x.quiet).length;
@@ -108,8 +112,7 @@ export function section(p: ReportInput): string {
   const guestDir = dirname(g.image);
   const short = (text: string): string => text.replaceAll(guestDir, "$GUEST").replaceAll(work, "$WORK").replaceAll(p.root, "");
   const cmd = (argv: readonly string[]): string => short(argv.map(quote).join(" "));
-  const procs = `/sys/fs/cgroup/blkio/${p.limits.group}/cgroup.procs`;
-  const inGroup = `sh -c 'echo $$ > "$0" && exec "$@"' ${procs}`;
+  const inGroup = `sh -c 'echo $$ > "$0" && echo $$ > "$1" && shift && exec "$@"' /sys/fs/cgroup/blkio/${p.limits.group}/cgroup.procs /sys/fs/cgroup/cpuacct/${p.limits.group}/cgroup.procs`;
   const out = [
     SECTION,
     "",
@@ -125,9 +128,11 @@ export function section(p: ReportInput): string {
     "",
     "### Numbers",
     "",
-    "| case | runs: s to the marker | median s | vs (a) | vs (e) | guest's read phase, median s | to \"the guest is running\", median s | MiB read from the stick by the marker (median) | MiB read from the stick in the whole run (median) | host cache per run (`--stats`: hits / misses) |",
-    "|---|---|---:|---:|---:|---:|---:|---:|---:|---|",
+    "| case | runs: s to the marker | median s | vs (a) | vs (e) | guest's read phase, median s | to \"the guest is running\", median s | MiB read from the stick by the marker (median) | MiB read from the stick in the whole run (median) | CPU s of the case's processes (median) | host cache per run (`--stats`: hits / misses) |",
+    "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ...rows,
+    "",
+    `CPU seconds everything else on the machine used during each run (all busy time in \`/proc/stat\` less the case's own, from a cpuacct group it runs in; a run of T seconds has ${String(p.m.cores)}·T to give; large values mean other work competed for the cores and slowed that run): ${p.results.filter((r) => r.runs.length > 0).map((r) => `(${r.c.key}) ${r.runs.map((x) => x.otherCpuSeconds?.toFixed(1) ?? "?").join("/")}`).join("; ")}.`,
     "",
     "### What each case includes",
     "",
@@ -155,7 +160,7 @@ export function section(p: ReportInput): string {
     `# the slow stick (${p.setup.loop} was ${p.setup.device})`,
     `truncate -s ${String(p.limits.stickBytes / 1024 ** 3)}G $WORK/stick.img && losetup --find --show $WORK/stick.img`,
     `mkfs.ext4 -q -F -L slowstick ${p.setup.loop} && mount ${p.setup.loop} $WORK/mnt`,
-    `mkdir /sys/fs/cgroup/blkio/${p.limits.group}`,
+    `mkdir /sys/fs/cgroup/blkio/${p.limits.group} /sys/fs/cgroup/cpuacct/${p.limits.group}`,
     `echo "${p.setup.device} ${String(p.limits.readBps)}" > /sys/fs/cgroup/blkio/${p.limits.group}/blkio.throttle.read_bps_device`,
     `echo "${p.setup.device} ${String(p.limits.readIops)}" > /sys/fs/cgroup/blkio/${p.limits.group}/blkio.throttle.read_iops_device`,
     "# the stick and the baseline's files on it (STICKVM_PASSPHRASE set)",
@@ -167,7 +172,7 @@ export function section(p: ReportInput): string {
     `# and the command, in the group: ${inGroup} COMMAND…`,
     ...p.results.flatMap((r) => [`# ${r.c.title}`, ...r.c.prepareShell.map(short), cmd(r.c.argv.map((x) => (x === process.execPath ? "node" : x)))]),
     "# afterwards",
-    `umount $WORK/mnt; losetup -d ${p.setup.loop}; rmdir /sys/fs/cgroup/blkio/${p.limits.group}`,
+    `umount $WORK/mnt; losetup -d ${p.setup.loop}; rmdir /sys/fs/cgroup/blkio/${p.limits.group} /sys/fs/cgroup/cpuacct/${p.limits.group}`,
     "```",
     "",
     "(b), (c) and (d) run the same command: only the state of the stick and the cache before the run differs.",

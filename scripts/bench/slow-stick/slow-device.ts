@@ -1,7 +1,8 @@
 // A real slow stick (DESIGN section 8): an ext4 file system on a file-backed loop device, mounted,
 // and a cgroup v1 blkio group that throttles reads of that device. Processes put in the group
 // (and their children, threads included) read the device at USB 2 stick speed; the group's
-// counters say how many bytes they read from it.
+// counters say how many bytes they read from it. A cpuacct group of the same name, where the
+// host has one, counts their CPU time, so a run can tell its own work from other work.
 import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdir, readFile, rm, rmdir, writeFile } from "node:fs/promises";
@@ -9,6 +10,7 @@ import { basename, join } from "node:path";
 import { sleep } from "../bench-util.js";
 
 const BLKIO = "/sys/fs/cgroup/blkio";
+const CPUACCT = "/sys/fs/cgroup/cpuacct";
 
 export interface SlowStickOptions {
   /** The loop device's backing file (on the host's disk) and its size. */
@@ -26,10 +28,12 @@ export interface SlowStick {
   /** The loop device, e.g. /dev/loop0, and its MAJ:MIN. */
   loop: string;
   device: string;
-  /** argv that runs `argv` inside the throttled group: `sh` writes its pid to the group, then execs. */
+  /** argv that runs `argv` inside the throttled group (and the cpuacct one): `sh` writes its pid to the groups, then execs. */
   throttled: (argv: readonly string[]) => string[];
   /** Bytes the group's processes have read from the loop device so far. */
   readBytes: () => Promise<number>;
+  /** CPU seconds the group's processes have used so far; undefined without a cpuacct hierarchy. */
+  cpuSeconds: () => Promise<number | undefined>;
   /** Unmounts, detaches the loop device, removes the group and the backing file; tries every step. */
   close: () => Promise<void>;
 }
@@ -62,14 +66,8 @@ async function groupPids(group: string): Promise<number[]> {
 }
 
 /** Ends what a killed earlier run left behind: its processes in the group, the mount, the loop device, the group. */
-async function sweep(o: SlowStickOptions, group: string): Promise<void> {
-  for (const pid of await groupPids(group)) {
-    try {
-      process.kill(pid, "SIGKILL");
-    } catch {
-      // already gone
-    }
-  }
+async function sweep(o: SlowStickOptions, group: string, cpuGroup: string): Promise<void> {
+  await killGroup(group);
   if (existsSync(o.mountPoint) && isMounted(o.mountPoint)) sh("umount", [o.mountPoint]);
   if (existsSync(o.backing)) {
     for (const line of sh("losetup", ["-j", o.backing]).split("\n")) {
@@ -77,7 +75,17 @@ async function sweep(o: SlowStickOptions, group: string): Promise<void> {
       if (loop !== undefined) sh("losetup", ["-d", loop]);
     }
   }
-  if (existsSync(group)) await removeGroup(group);
+  for (const g of [group, cpuGroup]) if (existsSync(g)) await removeGroup(g);
+}
+
+async function killGroup(group: string): Promise<void> {
+  for (const pid of await groupPids(group)) {
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch {
+      // already gone
+    }
+  }
 }
 
 /** rmdir of a cgroup fails while a process is still in it: a process that just exited may take a moment to leave. */
@@ -110,7 +118,8 @@ async function unmount(path: string): Promise<void> {
  */
 export async function makeSlowStick(o: SlowStickOptions): Promise<SlowStick> {
   const group = join(BLKIO, o.group);
-  await sweep(o, group);
+  const cpuGroup = join(CPUACCT, o.group);
+  await sweep(o, group, cpuGroup);
   const undo: (() => Promise<void>)[] = [];
   const close = async (): Promise<void> => {
     const errors: unknown[] = [];
@@ -135,29 +144,33 @@ export async function makeSlowStick(o: SlowStickOptions): Promise<SlowStick> {
     undo.push(() => unmount(o.mountPoint));
     await mkdir(group);
     undo.push(async () => {
-      for (const pid of await groupPids(group)) {
-        try {
-          process.kill(pid, "SIGKILL");
-        } catch {
-          // already gone
-        }
-      }
+      await killGroup(group);
       await removeGroup(group);
     });
+    const counting = existsSync(CPUACCT);
+    if (counting) {
+      await mkdir(cpuGroup);
+      undo.push(async () => {
+        await killGroup(cpuGroup);
+        await removeGroup(cpuGroup);
+      });
+    }
     await writeFile(join(group, "blkio.throttle.read_bps_device"), `${device} ${String(o.readBytesPerSecond)}\n`);
     await writeFile(join(group, "blkio.throttle.read_iops_device"), `${device} ${String(o.readIops)}\n`);
     const procs = join(group, "cgroup.procs");
+    const cpuProcs = counting ? join(cpuGroup, "cgroup.procs") : "/dev/null";
     return {
       mountPoint: o.mountPoint,
       loop,
       device,
-      // $0 is the procs file; the command follows as "$@"
-      throttled: (argv) => ["sh", "-c", 'echo $$ > "$0" && exec "$@"', procs, ...argv],
+      // $0 and $1 are the procs files; the command follows
+      throttled: (argv) => ["sh", "-c", 'echo $$ > "$0" && echo $$ > "$1" && shift && exec "$@"', procs, cpuProcs, ...argv],
       readBytes: async () => {
         const text = await readFile(join(group, "blkio.throttle.io_service_bytes"), "utf8");
         const line = text.split("\n").find((l) => l.startsWith(`${device} Read `));
         return line === undefined ? 0 : Number(line.split(" ")[2]);
       },
+      cpuSeconds: async () => (counting ? Number(await readFile(join(cpuGroup, "cpuacct.usage"), "utf8")) / 1e9 : undefined),
       close,
     };
   } catch (err) {
