@@ -8,7 +8,7 @@ import { readUnlock } from "../src/cli/unlock-options.js";
 import { runCli } from "../src/cli/run-cli.js";
 import { terminalRunIo } from "../src/cli/run-io.js";
 import { abortOnStopSignals } from "../src/cli/stop-signals.js";
-import { describeStats, statsLines, type CacheStats } from "../src/cache/cache-stats.js";
+import { describeSession, sessionStatsLines, type SessionStats } from "../src/cache/session-stats.js";
 import { UsageError } from "../src/errors/errors.js";
 import { detectHost } from "../src/host/detect-host.js";
 import { formatHost } from "../src/host/format-host.js";
@@ -32,8 +32,8 @@ function seconds(text: string): number {
   return n;
 }
 
-function printStats(stats: CacheStats): void {
-  process.stdout.write(statsLines(stats));
+function printStats(stats: SessionStats): void {
+  process.stdout.write(sessionStatsLines(stats));
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -49,7 +49,7 @@ async function main(argv: string[]): Promise<number> {
     .option("--passphrase-file <file>", "read the passphrase from this file (else $STICKVM_PASSPHRASE, else ask)")
     .option("--recovery-key-file <file>", "unlock with the recovery key in this file instead")
     .option("--cache-dir <dir>", "keep the host cache of base chunks under this folder (default: the policy's, else this OS's cache folder)")
-    .option("--stats", "print the host cache's counters at exit")
+    .option("--stats", "print the counters of the host cache, the stick's reads and the boot profile at exit")
     .action(async (o: { stick: string; headless?: boolean; powerdownTimeout: number; passphraseFile?: string; recoveryKeyFile?: string; cacheDir?: string; stats?: boolean }) => {
       const io = terminalRunIo();
       const outcome = await runStick({
@@ -74,7 +74,7 @@ async function main(argv: string[]): Promise<number> {
     .option("--passphrase-file <file>", "read the passphrase from this file (else $STICKVM_PASSPHRASE, else ask)")
     .option("--recovery-key-file <file>", "unlock with the recovery key in this file instead")
     .option("--cache-dir <dir>", "keep the host cache of base chunks under this folder (default: the policy's, else this OS's cache folder)")
-    .option("--stats", "print the host cache's counters at exit")
+    .option("--stats", "print the counters of the host cache, the stick's reads and the boot profile at exit")
     .action(async (o: { stick: string; socket?: string; port?: number; passphraseFile?: string; recoveryKeyFile?: string; cacheDir?: string; stats?: boolean }) => {
       if ((o.socket === undefined) === (o.port === undefined)) throw new UsageError("give exactly one of --socket PATH and --port N");
       const listen = o.socket !== undefined ? { socket: o.socket } : { port: o.port ?? 0 };
@@ -90,7 +90,7 @@ async function main(argv: string[]): Promise<number> {
         },
         ...(o.cacheDir === undefined ? {} : { cacheDir: o.cacheDir }),
         onStats: (stats) => {
-          process.stderr.write(`stickvm: ${describeStats(stats)}\n`);
+          for (const line of describeSession(stats)) process.stderr.write(`stickvm: ${line}\n`);
           if (o.stats === true) printStats(stats);
         },
         onReady: (info) => {

@@ -105,12 +105,31 @@ export class HostCache {
 
   /** What a reader thread should do about chunk `id`; also records the session's first reads (the boot set). */
   job(id: Uint8Array): CacheJob {
-    const h = hex(id);
+    this.markEarly(hex(id));
+    return { dir: this.o.dir, cached: this.holds(id), store: this.isOn };
+  }
+
+  private markEarly(h: string): void {
     if (this.earlyLeft > 0 && !this.early.has(h)) {
       this.early.add(h);
       this.earlyLeft--;
     }
-    return { dir: this.o.dir, cached: this.holds(id), store: this.isOn };
+  }
+
+  /** Bytes a boot prefetch may bring in: the boot set's share of the bound, so that it never evicts what it fetched. */
+  get prefetchBudget(): number {
+    return this.isOn ? Math.floor(this.bound / 2) : 0;
+  }
+
+  /** A boot prefetch stored chunk `id`: it joins the boot set. */
+  notePrefetched(id: Uint8Array, bytes: number): void {
+    if (!this.isOn) return;
+    const h = hex(id);
+    this.stats.prefetched++;
+    this.stats.bytesPrefetched += bytes;
+    this.markEarly(h);
+    this.order.add(h, bytes, true);
+    this.evict();
   }
 
   /** A reader thread's report on chunk `id`. */

@@ -1,5 +1,6 @@
 import { mkdir, rm } from "node:fs/promises";
-import { describeStats, type CacheStats } from "../cache/cache-stats.js";
+import type { BootProfileOptions } from "../cache/boot-profile-session.js";
+import { describeSession, type SessionStats } from "../cache/session-stats.js";
 import { writeBootFiles } from "../chunkstore/boot-files.js";
 import { join } from "node:path";
 import type { Unlock } from "../chunkstore/stick-files.js";
@@ -32,8 +33,10 @@ export interface RunOptions {
   env?: NodeJS.ProcessEnv;
   /** The host cache's folder (`--cache-dir`); default the policy's, else the OS's per-user cache folder. */
   cacheDir?: string;
-  /** The host cache's counters at the end (`--stats`); they are logged through onStatus too. */
-  onStats?: (stats: CacheStats) => void;
+  /** What the session's reads did at the end (`--stats`); logged through onStatus too. */
+  onStats?: (stats: SessionStats) => void;
+  /** How the boot profile is used and recorded (default: prefetch the stick's, record the first minutes). */
+  bootProfile?: BootProfileOptions;
   /** How QEMU reaches the NBD server and its own QMP socket: Unix sockets, except on Windows (TCP on 127.0.0.1). */
   transport?: "unix" | "tcp";
 }
@@ -65,6 +68,7 @@ export async function runStick(o: RunOptions): Promise<PlayerOutcome> {
       listen: tcp ? { port: 0 } : { socket: join(runDir, "nbd.sock") },
       onWarning: o.onWarning,
       ...(o.cacheDir === undefined ? {} : { cacheDir: o.cacheDir }),
+      ...(o.bootProfile === undefined ? {} : { bootProfile: o.bootProfile }),
     });
     let outcome: PlayerOutcome;
     try {
@@ -113,11 +117,9 @@ export async function runStick(o: RunOptions): Promise<PlayerOutcome> {
     }
     o.onStatus("flushing the user disk and removing this session's files");
     await session.close();
-    const stats = session.stick.cache?.snapshot();
-    if (stats) {
-      o.onStatus(describeStats(stats));
-      o.onStats?.(stats);
-    }
+    const stats = session.stick.stats();
+    for (const line of describeSession(stats)) o.onStatus(line);
+    o.onStats?.(stats);
     return outcome;
   } finally {
     unsubscribe();

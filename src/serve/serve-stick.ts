@@ -1,7 +1,8 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
-import type { CacheStats } from "../cache/cache-stats.js";
+import type { BootProfileOptions } from "../cache/boot-profile-session.js";
+import type { SessionStats } from "../cache/session-stats.js";
 import { openStick, type OpenStick } from "../chunkstore/open-stick.js";
 import { cacheDir } from "../host/cache-dir.js";
 import type { Unlock } from "../chunkstore/stick-files.js";
@@ -35,8 +36,10 @@ export interface ServeOptions {
   onWarning?: (message: string) => void;
   /** The host cache's folder (`--cache-dir`); default the policy's, else the OS's per-user cache folder. */
   cacheDir?: string;
-  /** The host cache's counters, once the session has closed. */
-  onStats?: (stats: CacheStats) => void;
+  /** How the boot profile is used and recorded (default: prefetch the stick's, record the first minutes). */
+  bootProfile?: BootProfileOptions;
+  /** What the session's reads did (host cache, stick, boot profile), once it has closed. */
+  onStats?: (stats: SessionStats) => void;
 }
 
 export interface ServeReady {
@@ -48,10 +51,14 @@ export function systemChangesDir(baseVersion: number): string {
   return `system-changes-${baseVersion.toString().padStart(8, "0")}`;
 }
 
-/** The system disk: the base with this session's changes (volatile) or the stick's (persistent). */
-async function systemDevice(stick: OpenStick, sessionDir: string, warn: (message: string) => void): Promise<BlockDevice> {
+/** The base layer of the system disk, with this session's unpacked file in the session folder. */
+async function systemBase(stick: OpenStick, sessionDir: string, warn: (message: string) => void): Promise<BaseDevice> {
   const unpacked = await UnpackedCache.create({ dir: sessionDir, size: stick.base.size, chunkSize: stick.manifest.chunkSize, warn });
-  const base = new BaseDevice(stick.base, { cacheBytes: SYSTEM_CACHE_BYTES, unpacked });
+  return new BaseDevice(stick.base, { cacheBytes: SYSTEM_CACHE_BYTES, unpacked });
+}
+
+/** The system disk: the base with this session's changes (volatile) or the stick's (persistent). Closing it leaves `base` open. */
+async function systemDevice(stick: OpenStick, base: BaseDevice, sessionDir: string): Promise<BlockDevice> {
   const changes = systemChangesPolicy(stick.policyBytes, base.size);
   if (changes.mode === "volatile") return new OverlayDevice(base, await EncryptedBlockFile.create(sessionDir, "system"));
   // a key of its own for the system-changes log, derived from the user key
@@ -93,12 +100,15 @@ export async function openServeSession(o: Omit<ServeOptions, "signal" | "onReady
       defaultDir: cacheDir(process.platform, process.env, homedir()),
       warn: (message: string) => o.onWarning?.(message),
     };
-    const stick = await openStick(o.stick, o.unlock, { hostCache });
+    const stick = await openStick(o.stick, o.unlock, { hostCache, bootProfile: o.bootProfile ?? {}, warn: hostCache.warn });
     closers.push(() => stick.close());
     const sessionDir = await mkdtemp(join(tmpdir(), "stickvm-session-"));
     closers.push(() => rm(sessionDir, { recursive: true, force: true }));
 
-    const system = await systemDevice(stick, sessionDir, (message) => o.onWarning?.(message));
+    const base = await systemBase(stick, sessionDir, (message) => o.onWarning?.(message));
+    // the layers above close only themselves: the base's unpacked file (its handle and key) is closed here, after them
+    closers.push(() => base.close());
+    const system = await systemDevice(stick, base, sessionDir);
     closers.push(() => system.close());
     const userSize = stick.header.userDiskSize;
     const userLower = stick.userTemplate === undefined ? new ZeroDevice(userSize) : new BaseDevice(stick.userTemplate, { cacheBytes: TEMPLATE_CACHE_BYTES, what: "the user template" });
@@ -144,6 +154,5 @@ export async function serveStick(o: ServeOptions): Promise<void> {
     throw err;
   }
   await session.close();
-  const stats = session.stick.cache?.snapshot();
-  if (stats) o.onStats?.(stats);
+  o.onStats?.(session.stick.stats());
 }
