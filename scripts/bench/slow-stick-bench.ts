@@ -23,7 +23,7 @@ import { kdfSeconds } from "./run-start.js";
 import { timeBoot } from "./slow-stick/boot-timer.js";
 import { benchCases, removeBootProfile, type BenchCase, type CasePaths, type QemuSettings } from "./slow-stick/cases.js";
 import { buildBenchGuest, MARKER, READING_LINE } from "./slow-stick/guest.js";
-import { SECTION, section, type CaseResult, type RunResult } from "./slow-stick/report.js";
+import { SECTION, section, statsText, type CaseResult, type RunResult } from "./slow-stick/report.js";
 import { makeSlowStick, slowStickUnsupported, type SlowStick } from "./slow-stick/slow-device.js";
 
 const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
@@ -85,10 +85,10 @@ function hasProfileCommand(): boolean {
   return /^\s+profile\b/m.test(capture(process.execPath, [MAKE_STICK, "--help"]));
 }
 
-/** The `cache.<name> <value>` lines `stickvm run --stats` prints at exit. */
+/** The `<group>.<name> <value>` lines `stickvm run --stats` prints at exit (cache, stick, profile, prefetch), by `group.name`. */
 function parseStats(stdout: string): Record<string, string> {
   const stats: Record<string, string> = {};
-  for (const m of stdout.matchAll(/^cache\.(\w+) (.*)$/gm)) if (m[1] !== undefined && m[2] !== undefined) stats[m[1]] = m[2].trim();
+  for (const m of stdout.matchAll(/^((?:cache|stick|profile|prefetch)\.\w+) (.*)$/gm)) if (m[1] !== undefined && m[2] !== undefined) stats[m[1]] = m[2].trim();
   return stats;
 }
 
@@ -191,7 +191,7 @@ async function measure(c: BenchCase, s: Setup, o: Options, signal: AbortSignal):
     waitedSeconds: idle.seconds,
     quiet: idle.idle,
   };
-  const stats = r.stats === undefined ? "" : `; cache: ${r.stats.hits ?? "?"} hits, ${r.stats.misses ?? "?"} misses`;
+  const stats = r.stats === undefined ? "" : `; ${statsText(r.stats)}`;
   const cpu = r.cpuSeconds === undefined ? "" : `; CPU ${r.cpuSeconds.toFixed(1)} s, other work ${r.otherCpuSeconds?.toFixed(1) ?? "?"} s`;
   log(`  ${c.key}: ${r.seconds.toFixed(2)} s to the marker, ${(r.bytesToMarker / MiB).toFixed(1)} MiB from the stick by then (${(r.bytesTotal / MiB).toFixed(1)} MiB in all)${stats}${cpu}`);
   return r;
@@ -200,13 +200,14 @@ async function measure(c: BenchCase, s: Setup, o: Options, signal: AbortSignal):
 /** Records the stick's boot profile the way an admin would (untimed): `make-stick profile --until-line MARKER`. */
 async function recordProfile(s: Setup, o: Options): Promise<number> {
   await removeBootProfile(s.paths.stick);
-  // the command may keep a host cache of its own: kept out of the user's cache folder, and removed
-  const xdg = join(o.work, "profile-xdg-cache");
+  // a cache folder of its own, removed after, so the runs start from the cache state they measure
+  const cache = join(o.work, "profile-cache");
   try {
-    const r = await run([process.execPath, MAKE_STICK, "profile", "--stick", s.paths.stick, "--until-line", MARKER], { STICKVM_PASSPHRASE: PASSPHRASE, XDG_CACHE_HOME: xdg });
+    const r = await run([process.execPath, MAKE_STICK, "profile", "--stick", s.paths.stick, "--until-line", MARKER, "--cache-dir", cache], { STICKVM_PASSPHRASE: PASSPHRASE });
+    log(`  ${r.stdout.trim()}`);
     return r.seconds;
   } finally {
-    await rm(xdg, { recursive: true, force: true });
+    await rm(cache, { recursive: true, force: true });
   }
 }
 

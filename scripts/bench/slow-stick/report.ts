@@ -76,11 +76,17 @@ function medianOf(r: CaseResult | undefined, f: (x: RunResult) => number | undef
   return xs.length === 0 ? undefined : median(xs);
 }
 
+/** One run's `--stats`, short: the cache's hits and misses, stickvm's own count of stick reads, the prefetch. */
+export function statsText(s: Readonly<Record<string, string>>): string {
+  const n = (k: string): string => s[k] ?? "?";
+  const m = (k: string): string => (s[k] === undefined ? "?" : mib(Number(s[k])));
+  const prefetch = s["prefetch.stored"] === undefined ? "" : `, prefetch ${n("prefetch.stored")} chunks in ${n("prefetch.reads")} reads (${m("prefetch.readBytes")} MiB)${s["prefetch.complete"] === "false" ? ", stopped early" : ""}`;
+  return `${n("cache.hits")} hits (${m("cache.bytesFromCache")} MiB) / ${n("cache.misses")} misses (${m("cache.bytesFromStick")} MiB); stick ${n("stick.reads")} reads (${m("stick.bytes")} MiB)${prefetch}`;
+}
+
 function statsCell(r: CaseResult): string {
   if (!r.c.stickvm) return "n/a (QEMU alone)";
-  return r.runs
-    .map((x) => (x.stats === undefined ? "?" : `${x.stats.hits ?? "?"} hits (${mib(Number(x.stats.bytesFromCache ?? 0))} MiB) / ${x.stats.misses ?? "?"} misses (${mib(Number(x.stats.bytesFromStick ?? 0))} MiB)`))
-    .join("; ");
+  return r.runs.map((x) => (x.stats === undefined ? "?" : statsText(x.stats))).join("<br>");
 }
 
 export function section(p: ReportInput): string {
@@ -112,6 +118,7 @@ export function section(p: ReportInput): string {
   const guestDir = dirname(g.image);
   const short = (text: string): string => text.replaceAll(guestDir, "$GUEST").replaceAll(work, "$WORK").replaceAll(p.root, "");
   const cmd = (argv: readonly string[]): string => short(argv.map(quote).join(" "));
+  const profileCmd = cmd(["node", p.commands.makeStick, "profile", "--stick", p.setup.paths.stick, "--until-line", MARKER, "--cache-dir", `${work}/profile-cache`]);
   const inGroup = `sh -c 'echo $$ > "$0" && echo $$ > "$1" && shift && exec "$@"' /sys/fs/cgroup/blkio/${p.limits.group}/cgroup.procs /sys/fs/cgroup/cpuacct/${p.limits.group}/cgroup.procs`;
   const out = [
     SECTION,
@@ -128,7 +135,7 @@ export function section(p: ReportInput): string {
     "",
     "### Numbers",
     "",
-    "| case | runs: s to the marker | median s | vs (a) | vs (e) | guest's read phase, median s | to \"the guest is running\", median s | MiB read from the stick by the marker (median) | MiB read from the stick in the whole run (median) | CPU s of the case's processes (median) | host cache per run (`--stats`: hits / misses) |",
+    "| case | runs: s to the marker | median s | vs (a) | vs (e) | guest's read phase, median s | to \"the guest is running\", median s | MiB read from the stick by the marker (median) | MiB read from the stick in the whole run (median) | CPU s of the case's processes (median) | stickvm `--stats` per run: host cache hits / misses; stick reads; boot prefetch |",
     "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ...rows,
     "",
@@ -141,7 +148,7 @@ export function section(p: ReportInput): string {
     `- (b), (c), (d) stickvm: \`node dist/launcher/stickvm.js run --headless\` (Node's start, the launcher's host checks, unlocking the stick, checking its signed manifest, decoding the boot files from the stick, the NBD server, then QEMU on the NBD exports, with the user disk on the stick and the local disk and volatile system changes on the host). Unlocking runs argon2id with the quick parameters this stick was built with (\`${p.commands.kdfArgs.join(" ")}\`: ${(p.kdf.quick * 1000).toFixed(0)} ms here); a stick with the default parameters (m=${String(64)} MiB, t=3) would add about ${s2(p.kdf.default - p.kdf.quick)} s to every stickvm time. The stick was built by \`make-stick build\` (${p.setup.stickBuild.summary}; ${mib(p.setup.stickBytes)} MiB on the stick). The host cache folder (\`--cache-dir\`) and the run and session folders are on the host's disk; the policy says \`host: trusted\`, so the cache survives a session.`,
     `  - (b) Before each run the stick's \`boot-profile*\` files and the whole cache folder are removed (every session records a profile, so each run would otherwise find the previous one's).`,
     p.profileSeconds !== undefined
-      ? `  - (c) Once before its runs, untimed: \`make-stick profile --until-line '${MARKER}'\` (${p.profileSeconds.toFixed(0)} s); before each run the cache folder is emptied and the profile kept (each session may record a newer one).`
+      ? `  - (c) Once before its runs, untimed: \`make-stick profile --until-line '${MARKER}'\` with a cache folder of its own, removed after (${p.profileSeconds.toFixed(0)} s); before each run the cache folder is emptied and the profile kept (each session records a newer one, from its own reads).`
       : `  - (c) Not measured: ${cNote ?? "no runs"}. The script runs it as soon as \`make-stick profile\` exists: once, untimed, \`make-stick profile --until-line '${MARKER}'\`, then before each run the cache folder is emptied and the profile kept.`,
     "  - (d) Nothing is removed: the first run finds the cache the last run before it left (that of (c), or of (b) when (c) is not measured), each later one the previous (d) run's.",
     "- (e) The floor: the same QEMU booting the raw image on the host's own disk through a fresh qcow2 overlay there (the guest mounts its root read-write, and the cached image must stay as built); kernel and initrd from the host's disk.",
@@ -170,7 +177,12 @@ export function section(p: ReportInput): string {
     "# every run: the case's preparation, then",
     "sync; echo 3 > /proc/sys/vm/drop_caches",
     `# and the command, in the group: ${inGroup} COMMAND…`,
-    ...p.results.flatMap((r) => [`# ${r.c.title}`, ...r.c.prepareShell.map(short), cmd(r.c.argv.map((x) => (x === process.execPath ? "node" : x)))]),
+    ...p.results.flatMap((r) => [
+      `# ${r.c.title}`,
+      ...(r.c.key === "c" ? [`# once, untimed: ${profileCmd}; then before each run:`] : []),
+      ...r.c.prepareShell.map(short),
+      cmd(r.c.argv.map((x) => (x === process.execPath ? "node" : x))),
+    ]),
     "# afterwards",
     `umount $WORK/mnt; losetup -d ${p.setup.loop}; rmdir /sys/fs/cgroup/blkio/${p.limits.group} /sys/fs/cgroup/cpuacct/${p.limits.group}`,
     "```",
