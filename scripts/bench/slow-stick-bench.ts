@@ -166,12 +166,13 @@ async function measure(c: BenchCase, s: Setup, o: Options, signal: AbortSignal):
   const before = await s.slow.readBytes();
   const [ticks0, cpu0] = [await cpuTicks(), await s.slow.cpuSeconds()];
   let atMarker: Promise<number> | undefined;
+  let atStart: Promise<number> | undefined;
   const t = await timeBoot({
     argv: s.slow.throttled(c.argv),
     env: c.stickvm ? { STICKVM_PASSPHRASE: PASSPHRASE } : {},
     marker: MARKER,
     reading: READING_LINE,
-    ...(c.stickvm ? { started: /the guest is running/ } : {}),
+    ...(c.stickvm ? { started: /the guest is running/, onStarted: () => { atStart = s.slow.readBytes(); } } : {}),
     onMarker: () => { atMarker = s.slow.readBytes(); },
     timeoutMs: BOOT_TIMEOUT_MS,
     signal,
@@ -183,6 +184,7 @@ async function measure(c: BenchCase, s: Setup, o: Options, signal: AbortSignal):
     seconds: t.seconds,
     readingAt: t.readingAt,
     startedAt: t.startedAt,
+    bytesToStart: atStart === undefined ? undefined : (await atStart) - before,
     bytesToMarker: (await (atMarker ?? Promise.resolve(after))) - before,
     bytesTotal: after - before,
     stats: c.stickvm ? parseStats(t.stdout) : undefined,

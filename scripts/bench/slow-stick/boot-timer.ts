@@ -9,8 +9,9 @@ export interface BootOptions {
   marker: string;
   /** A guest line printed before the timed work; its time is reported too. */
   reading: string;
-  /** A stderr line of the launcher's worth timing (stickvm's "the guest is running"). */
+  /** A stderr line of the launcher's worth timing (stickvm's "the guest is running"), and what to do when it comes. */
   started?: RegExp;
+  onStarted?: () => void;
   /** Called the moment the marker is seen (to read counters as they stand at the marker). */
   onMarker?: () => void;
   /** The whole run, marker and exit, must fit in this. */
@@ -56,7 +57,10 @@ export async function timeBoot(o: BootOptions): Promise<BootTiming> {
   child.stderr.setEncoding("utf8").on("data", (d: string) => {
     const now = since();
     stderr = (stderr + d).slice(-KEEP);
-    if (startedAt === undefined && o.started?.test(stderr) === true) startedAt = now;
+    if (startedAt === undefined && o.started?.test(stderr) === true) {
+      startedAt = now;
+      o.onStarted?.();
+    }
   });
   let why: string | undefined;
   const stop = (reason: string): void => {

@@ -16,7 +16,8 @@ export interface RunResult {
   seconds: number;
   readingAt: number | undefined;
   startedAt: number | undefined;
-  /** Bytes the cgroup read from the stick by the marker, and by the end of the run. */
+  /** Bytes the cgroup read from the stick by stickvm's "the guest is running" (undefined for QEMU), by the marker, and by the end of the run. */
+  bytesToStart: number | undefined;
   bytesToMarker: number;
   bytesTotal: number;
   /** stickvm's `--stats` (cache.<name> → value); undefined for QEMU's cases. */
@@ -103,12 +104,13 @@ export function section(p: ReportInput): string {
     } |`,
   ];
   const rows = p.results.map((r) => {
-    if (r.runs.length === 0) return `| ${r.c.title} | not measured: ${r.notMeasured ?? "no runs"} | | | | | | | | | |`;
+    if (r.runs.length === 0) return `| ${r.c.title} | not measured: ${r.notMeasured ?? "no runs"} | | | | | | | | | | |`;
     const x = medianOf(r, (y) => y.seconds) ?? Number.NaN;
     const read = medianOf(r, (y) => (y.readingAt === undefined ? undefined : y.seconds - y.readingAt));
     const started = medianOf(r, (y) => y.startedAt);
     const cpu = medianOf(r, (y) => y.cpuSeconds);
-    return `| ${r.c.title} | ${r.runs.map((y) => s2(y.seconds)).join(", ")} | **${s2(x)}** | ${a === undefined ? "—" : `${s2(x / a)}×`} | ${e === undefined ? "—" : `${s2(x / e)}×`} | ${read === undefined ? "—" : s2(read)} | ${started === undefined ? "—" : s2(started)} | ${mib(medianOf(r, (y) => y.bytesToMarker) ?? 0)} | ${mib(medianOf(r, (y) => y.bytesTotal) ?? 0)} | ${cpu === undefined ? "—" : cpu.toFixed(1)} | ${statsCell(r)} |`;
+    const toStart = medianOf(r, (y) => y.bytesToStart);
+    return `| ${r.c.title} | ${r.runs.map((y) => s2(y.seconds)).join(", ")} | **${s2(x)}** | ${a === undefined ? "—" : `${s2(x / a)}×`} | ${e === undefined ? "—" : `${s2(x / e)}×`} | ${read === undefined ? "—" : s2(read)} | ${started === undefined ? "—" : s2(started)} | ${toStart === undefined ? "—" : mib(toStart)} | ${mib(medianOf(r, (y) => y.bytesToMarker) ?? 0)} | ${mib(medianOf(r, (y) => y.bytesTotal) ?? 0)} | ${cpu === undefined ? "—" : cpu.toFixed(1)} | ${statsCell(r)} |`;
   });
   const all = p.results.flatMap((r) => r.runs);
   const busy = all.filter((x) => !x.quiet).length;
@@ -135,8 +137,8 @@ export function section(p: ReportInput): string {
     "",
     "### Numbers",
     "",
-    "| case | runs: s to the marker | median s | vs (a) | vs (e) | guest's read phase, median s | to \"the guest is running\", median s | MiB read from the stick by the marker (median) | MiB read from the stick in the whole run (median) | CPU s of the case's processes (median) | stickvm `--stats` per run: host cache hits / misses; stick reads; boot prefetch |",
-    "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    "| case | runs: s to the marker | median s | vs (a) | vs (e) | guest's read phase, median s | to \"the guest is running\", median s | MiB read from the stick by \"the guest is running\" (median) | MiB read from the stick by the marker (median) | MiB read from the stick in the whole run (median) | CPU s of the case's processes (median) | stickvm `--stats` per run: host cache hits / misses; stick reads; boot prefetch |",
+    "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ...rows,
     "",
     `CPU seconds everything else on the machine used during each run (all busy time in \`/proc/stat\` less the case's own, from a cpuacct group it runs in; a run of T seconds has ${String(p.m.cores)}·T to give; large values mean other work competed for the cores and slowed that run): ${p.results.filter((r) => r.runs.length > 0).map((r) => `(${r.c.key}) ${r.runs.map((x) => x.otherCpuSeconds?.toFixed(1) ?? "?").join("/")}`).join("; ")}.`,
@@ -152,7 +154,7 @@ export function section(p: ReportInput): string {
       : `  - (c) Not measured: ${cNote ?? "no runs"}. The script runs it as soon as \`make-stick profile\` exists: once, untimed, \`make-stick profile --until-line '${MARKER}'\`, then before each run the cache folder is emptied and the profile kept.`,
     "  - (d) Nothing is removed: the first run finds the cache the last run before it left (that of (c), or of (b) when (c) is not measured), each later one the previous (d) run's.",
     "- (e) The floor: the same QEMU booting the raw image on the host's own disk through a fresh qcow2 overlay there (the guest mounts its root read-write, and the cached image must stay as built); kernel and initrd from the host's disk.",
-    `- Bytes from the stick: the group's \`blkio.throttle.io_service_bytes\`, its Read line for ${p.setup.device}, before the run, at the marker and at the end: every read of the loop device by a process in the group (launcher threads, QEMU), file system metadata and the host kernel's read-ahead included. Writes to the stick are neither throttled nor counted (cgroup v1 charges buffered writes to the flusher, not the writer). The whole-run figure adds the guest's power-off and the launcher's closing; for (e) both must be 0.`,
+    `- Bytes from the stick: the group's \`blkio.throttle.io_service_bytes\`, its Read line for ${p.setup.device}, before the run, at the marker and at the end: every read of the loop device by a process in the group (launcher threads, QEMU), file system metadata and the host kernel's read-ahead included. Writes to the stick are neither throttled nor counted (cgroup v1 charges buffered writes to the flusher, not the writer). The whole-run figure adds the guest's power-off and the launcher's closing; for (e) both must be 0. stickvm's own \`stick.bytes\` (in \`--stats\`) counts only its reads of pack records for the system disk's chunks; the cgroup sees everything besides: the header, key slots, manifest, chunk index and boot files read before QEMU starts (the "by the guest is running" column), the user log, and whatever the host kernel reads ahead around stickvm's reads.`,
     `- Page cache: \`sync; echo 3 > /proc/sys/vm/drop_caches\` before every run, so every case starts cold: the stick, the host cache, the host's image, and the node, QEMU and library files too. ${
       p.o.idleWait > 0
         ? `Each run then waited up to ${String(p.o.idleWait)} s for a quiet second (under 0.15 of a core busy): ${busy === 0 ? "every run found one" : `${String(busy)} of ${String(all.length)} runs started on a busy machine`}, ${waited.toFixed(0)} s of waiting in all.`
