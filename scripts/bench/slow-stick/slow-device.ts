@@ -129,7 +129,6 @@ export async function makeSlowStick(o: SlowStickOptions): Promise<SlowStick> {
   };
   try {
     await rm(o.backing, { force: true });
-    await writeFile(o.backing, "");
     undo.push(() => rm(o.backing, { force: true }));
     execFileSync("truncate", ["-s", String(o.bytes), o.backing]);
     const loop = sh("losetup", ["--find", "--show", o.backing]);
