@@ -182,6 +182,7 @@ async function measure(c: BenchCase, s: Setup, o: Options, signal: AbortSignal):
   const ownCpu = cpu0 === undefined || cpu1 === undefined ? undefined : cpu1 - cpu0;
   const r: RunResult = {
     seconds: t.seconds,
+    endSeconds: t.endSeconds,
     readingAt: t.readingAt,
     startedAt: t.startedAt,
     bytesToStart: atStart === undefined ? undefined : (await atStart) - before,

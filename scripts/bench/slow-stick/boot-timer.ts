@@ -20,8 +20,9 @@ export interface BootOptions {
 }
 
 export interface BootTiming {
-  /** Seconds from spawn to the marker. */
+  /** Seconds from spawn to the marker, and to the command's end. */
   seconds: number;
+  endSeconds: number;
   /** Seconds from spawn to the `reading` line, and to the `started` line (undefined when not asked or not seen). */
   readingAt: number | undefined;
   startedAt: number | undefined;
@@ -82,5 +83,5 @@ export async function timeBoot(o: BootOptions): Promise<BootTiming> {
   if (why !== undefined) throw new Error(`${o.argv.join(" ")}: ${why}${tails}`);
   if (seconds === undefined) throw new Error(`${o.argv.join(" ")} ended (exit code ${String(code)}) without "${o.marker}"${tails}`);
   if (code !== 0) throw new Error(`${o.argv.join(" ")} printed the marker but failed with exit code ${String(code)}${tails}`);
-  return { seconds, readingAt, startedAt, stdout, stderr };
+  return { seconds, endSeconds: since(), readingAt, startedAt, stdout, stderr };
 }

@@ -10,10 +10,14 @@ const MiB = 1024 * 1024;
 /** Issue 5's targets: (c) at least this many times faster than (a); (d) within this factor of (e). */
 const PROFILE_SPEEDUP = 2;
 const WARM_SLOWDOWN = 1.2;
+/** Other work above this share of the machine's CPU during a run makes that run's time suspect. */
+const BUSY_SHARE = 0.1;
 
 export interface RunResult {
   /** Seconds from spawn to the marker; to the guest's "reading" line; to stickvm's "the guest is running". */
   seconds: number;
+  /** Seconds from spawn to the command's end (the span the CPU figures cover). */
+  endSeconds: number;
   readingAt: number | undefined;
   startedAt: number | undefined;
   /** Bytes the cgroup read from the stick by stickvm's "the guest is running" (undefined for QEMU), by the marker, and by the end of the run. */
@@ -113,6 +117,8 @@ export function section(p: ReportInput): string {
     return `| ${r.c.title} | ${r.runs.map((y) => s2(y.seconds)).join(", ")} | **${s2(x)}** | ${a === undefined ? "—" : `${s2(x / a)}×`} | ${e === undefined ? "—" : `${s2(x / e)}×`} | ${read === undefined ? "—" : s2(read)} | ${started === undefined ? "—" : s2(started)} | ${toStart === undefined ? "—" : mib(toStart)} | ${mib(medianOf(r, (y) => y.bytesToMarker) ?? 0)} | ${mib(medianOf(r, (y) => y.bytesTotal) ?? 0)} | ${cpu === undefined ? "—" : cpu.toFixed(1)} | ${statsCell(r)} |`;
   });
   const all = p.results.flatMap((r) => r.runs);
+  const shares = all.flatMap((x) => (x.otherCpuSeconds === undefined ? [] : [x.otherCpuSeconds / (p.m.cores * x.endSeconds)]));
+  const crowded = shares.filter((x) => x > BUSY_SHARE).length;
   const busy = all.filter((x) => !x.quiet).length;
   const waited = all.reduce((t, x) => t + x.waitedSeconds, 0);
   const g = p.guest;
@@ -134,6 +140,10 @@ export function section(p: ReportInput): string {
     "| target | measured | verdict |",
     "|---|---:|---|",
     ...verdicts,
+    "",
+    crowded === 0
+      ? `Other work on the machine stayed under ${String(BUSY_SHARE * 100)}% of its CPU during every run.`
+      : `**Caution:** other work on the machine took more than ${String(BUSY_SHARE * 100)}% of its CPU during ${String(crowded)} of ${String(shares.length)} runs (median share over all runs ${(median(shares) * 100).toFixed(0)}%, the most ${(Math.max(...shares) * 100).toFixed(0)}%; per run below): those times are slowed by it and the ratios are uncertain; rerun on a quiet machine.`,
     "",
     "### Numbers",
     "",
