@@ -1,5 +1,7 @@
 import { MessageChannel } from "node:worker_threads";
 
+const MIN_BYTES = 4096;
+
 /** A closed port: a buffer transferred through it is detached and its memory freed with the dropped message. */
 const sink = new MessageChannel().port1;
 sink.close();
@@ -10,10 +12,12 @@ sink.close();
  * call: at hundreds of MB/s that garbage makes V8 run a full collection every few dozen
  * milliseconds and holds tens of MB in the process until it does. Only a buffer that owns all
  * of its memory is freed (a view of a pool or of a larger buffer is left alone); afterwards it
- * is empty.
+ * is empty. Buffers under 4 KiB are left to the collector.
  */
 export function freeNow(buf: Uint8Array): void {
   const memory = buf.buffer;
   if (!(memory instanceof ArrayBuffer) || buf.byteOffset !== 0 || buf.byteLength !== memory.byteLength) return;
+  // a small one costs the collector little and the message more
+  if (memory.byteLength < MIN_BYTES) return;
   sink.postMessage(null, [memory]);
 }

@@ -20,6 +20,9 @@ test("freeNow leaves alone what does not own all of its memory", () => {
   const pooled = Buffer.from("small"); // a slice of Node's shared allocation pool
   freeNow(pooled);
   assert.equal(pooled.toString(), "small", "a buffer from the pool");
+  const small = Buffer.allocUnsafeSlow(100).fill(3);
+  freeNow(small);
+  assert.equal(small.length, 100, "a small buffer, left to the collector");
   const shared = new Uint8Array(new SharedArrayBuffer(64)).fill(7);
   freeNow(shared);
   assert.equal(shared.length, 64, "shared memory");
