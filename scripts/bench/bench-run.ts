@@ -13,6 +13,11 @@ export interface Contender {
   output: string;
   /** Other files the command writes (deleted, not measured). */
   extraOutputs: string[];
+  /**
+   * The parts of `output` (paths inside it) that the size target counts, for a stick the base it
+   * stores; absent: all of it.
+   */
+  stored?: string[];
   /** argv; [0] is the program. */
   command: string[];
   env?: Record<string, string>;
@@ -26,6 +31,8 @@ export interface RunResult {
   syncSeconds: number;
   outputBytes: number;
   outputAllocatedBytes: number;
+  /** Apparent bytes of the contender's `stored` parts (all of the output when it names none). */
+  storedBytes: number;
   /** Peak resident set of the process in KiB; undefined if it could not be read. */
   peakRssKiB: number | undefined;
   /** User plus system CPU seconds of the process (all its threads); undefined without /usr/bin/time. */
@@ -170,6 +177,11 @@ export async function runContender(c: Contender, useTime: boolean): Promise<RunR
     await rm(rssFile, { force: true });
   }
   const size = await treeSize(c.output);
+  let storedBytes = size.apparent;
+  if (c.stored !== undefined) {
+    storedBytes = 0;
+    for (const part of c.stored) storedBytes += (await treeSize(join(c.output, part))).apparent;
+  }
   for (const p of [c.output, ...c.extraOutputs]) await rm(p, { recursive: true, force: true });
   execFileSync("sync");
   return {
@@ -177,6 +189,7 @@ export async function runContender(c: Contender, useTime: boolean): Promise<RunR
     syncSeconds: Number(t2 - t1) / 1e9,
     outputBytes: size.apparent,
     outputAllocatedBytes: size.allocated,
+    storedBytes,
     peakRssKiB,
     cpuSeconds,
     stealSeconds: ticks0 === undefined || ticks1 === undefined ? undefined : (ticks1.steal - ticks0.steal) / USER_HZ,

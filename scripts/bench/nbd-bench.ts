@@ -6,7 +6,7 @@
 // "## stickvm serve (NBD)" section of BENCHMARKS.md (issue 3, "Measure").
 //
 //   node dist/scripts/bench/nbd-bench.js [--rounds 3] [--runtime 10] [--work DIR] [--user-size 8G]
-//                                        [--cpu-prof] [--no-wait] [--out FILE]
+//                                        [--cpu-prof] [--no-wait] [--only TESTS] [--out FILE]
 import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -36,6 +36,9 @@ const LUKS_SECRET = "nbd-bench-luks-secret";
 const QUEUE_DEPTH = 16;
 const FSYNC_EVERY = 32;
 const TARGETS = { seq: 0.8, randread: 0.7, randwrite: 1, rssMB: 250 } as const;
+/** The measurements, in the order they run; `--only` picks some. */
+const TESTS = ["seq", "randread", "randwrite-4k", "randwrite-64k"] as const;
+type TestName = (typeof TESTS)[number];
 
 interface Options {
   rounds: number;
@@ -45,6 +48,8 @@ interface Options {
   userSizeText: string;
   cpuProf: boolean;
   wait: boolean;
+  /** The tests to run; all of them unless --only names some (then BENCHMARKS.md is left alone). */
+  only: ReadonlySet<TestName> | undefined;
   out: string;
 }
 
@@ -57,6 +62,7 @@ function readOptions(): Options {
       "user-size": { type: "string", default: "8G" },
       "cpu-prof": { type: "boolean", default: false },
       "no-wait": { type: "boolean", default: false },
+      only: { type: "string" },
       out: { type: "string", default: join(ROOT, "BENCHMARKS.md") },
       help: { type: "boolean", default: false },
     },
@@ -72,6 +78,7 @@ function readOptions(): Options {
         "  --user-size SIZE  the stick's user disk (default 8G; its log preallocates about 1.25× that, sparse)",
         "  --cpu-prof        run stickvm serve under node --cpu-prof (profile in WORK/prof; slows it a little)",
         "  --no-wait         do not wait for a running build benchmark to finish",
+        `  --only TESTS      run only these, comma-separated (${TESTS.join(", ")}); prints their numbers, writes nothing`,
         `  --out FILE        markdown file whose "${SECTION}" section is replaced (default BENCHMARKS.md)`,
       ].join("\n"),
     );
@@ -83,6 +90,15 @@ function readOptions(): Options {
   const runtime = Number(values.runtime);
   if (!Number.isInteger(rounds) || rounds < 1) throw new Error("--rounds must be a whole number ≥ 1");
   if (!Number.isInteger(runtime) || runtime < 1) throw new Error("--runtime must be a whole number of seconds ≥ 1");
+  let only: Set<TestName> | undefined;
+  if (values.only !== undefined) {
+    only = new Set();
+    for (const name of values.only.split(",")) {
+      const test = TESTS.find((t) => t === name.trim());
+      if (test === undefined) throw new Error(`--only: unknown test ${JSON.stringify(name)} (${TESTS.join(", ")})`);
+      only.add(test);
+    }
+  }
   return {
     rounds,
     runtime,
@@ -91,6 +107,7 @@ function readOptions(): Options {
     userSizeText: values["user-size"],
     cpuProf: values["cpu-prof"],
     wait: !values["no-wait"],
+    only,
     out: values.out,
   };
 }
@@ -427,6 +444,21 @@ function section(r: Report): string {
   return out.join("\n").replace(/\n{3,}/g, "\n\n");
 }
 
+/** What an `--only` run prints: each series' rounds and median against its baseline, and the memory samples. */
+function summary(r: Report): string {
+  const lines: string[] = [];
+  for (const s of r.series) {
+    const base = r.series.find((b) => b.test === s.test && b.contender.key === (s.test.startsWith("randwrite") ? "qemu-luks" : "qemu-raw"));
+    const med = median(s.values);
+    const baseMed = base === undefined ? Number.NaN : median(base.values);
+    // seconds for nbdcopy (less is better), IOPS for fio
+    const ratio = s.test === "seq" ? baseMed / med : med / baseMed;
+    lines.push(`${s.test}\t${s.contender.label}\t${s.values.map((v) => fmt(v, s.test === "seq" ? 2 : 0)).join(", ")}\tmedian ${fmt(med, s.test === "seq" ? 2 : 0)}\t${ratio.toFixed(2)}×`);
+  }
+  for (const m of r.memory) lines.push(`memory after ${m.after}\tVmHWM ${fmt(m.hwmKiB / 1024)} MiB\tVmRSS ${fmt(m.rssKiB / 1024)} MiB`);
+  return lines.join("\n");
+}
+
 // ---------------------------------------------------------------- main
 
 async function waitForOtherBenchmarks(): Promise<number> {
@@ -549,29 +581,37 @@ async function main(): Promise<void> {
       series.push(...rows);
     };
 
-    // 1. Sequential read, after one warm-up pass of each.
+    const runs = (test: TestName): boolean => o.only === undefined || o.only.has(test);
+    // 1. Sequential read, after one warm-up pass of each (random reads need it too: chunks in the page cache).
     const warmup: { key: string; label: string; seconds: number }[] = [];
-    for (const c of [stickSystem, raw, nbdkit]) {
-      const r = await nbdcopy(c.uri);
-      warmup.push({ key: c.key, label: c.label, seconds: r.seconds });
-      log(`warm-up ${c.label}: ${fmt(r.seconds, 2)} s`);
+    if (runs("seq") || runs("randread")) {
+      for (const c of [stickSystem, raw, nbdkit]) {
+        const r = await nbdcopy(c.uri);
+        warmup.push({ key: c.key, label: c.label, seconds: r.seconds });
+        log(`warm-up ${c.label}: ${fmt(r.seconds, 2)} s`);
+      }
+      await sample("nbdcopy warm-up");
     }
-    await sample("nbdcopy warm-up");
-    await measure("seq", [stickSystem, raw, nbdkit], async (c) => {
-      const r = await nbdcopy(c.uri);
-      return { value: r.seconds, argv: r.argv };
-    });
-    await sample("sequential reads");
+    if (runs("seq")) {
+      await measure("seq", [stickSystem, raw, nbdkit], async (c) => {
+        const r = await nbdcopy(c.uri);
+        return { value: r.seconds, argv: r.argv };
+      });
+      await sample("sequential reads");
+    }
 
     // 2. Random 4 KiB reads over the ext4 part.
-    await measure("randread", [stickSystem, raw, nbdkit], async (c, round) => {
-      const r = await fio(c.uri, ["--rw=randread", "--bs=4k", `--size=${String(EXT4_BYTES / GiB)}g`], o.runtime, 1000 + round, outFile);
-      return { value: r.iops, argv: r.argv };
-    });
-    await sample("random reads");
+    if (runs("randread")) {
+      await measure("randread", [stickSystem, raw, nbdkit], async (c, round) => {
+        const r = await fio(c.uri, ["--rw=randread", "--bs=4k", `--size=${String(EXT4_BYTES / GiB)}g`], o.runtime, 1000 + round, outFile);
+        return { value: r.iops, argv: r.argv };
+      });
+      await sample("random reads");
+    }
 
     // 3. Random writes with a flush every FSYNC_EVERY writes, over the whole disk.
-    for (const bs of ["4k", "64k"]) {
+    for (const bs of ["4k", "64k"] as const) {
+      if (!runs(`randwrite-${bs}`)) continue;
       await measure(`randwrite-${bs}`, [stickUser, luks], async (c, round) => {
         const r = await fio(c.uri, ["--rw=randwrite", `--bs=${bs}`, `--fsync=${String(FSYNC_EVERY)}`], o.runtime, 2000 + round, outFile);
         return { value: r.iops, argv: r.argv };
@@ -609,6 +649,10 @@ async function main(): Promise<void> {
       servers: [stickvm, qemuRaw, nbdkitRaw, qemuLuks],
       work: o.work,
     };
+    if (o.only !== undefined) {
+      process.stdout.write(`${summary(report)}\n`);
+      return;
+    }
     const text = section(report);
     await writeSection(o.out, SECTION, text);
     process.stdout.write(`${text}\n`);

@@ -97,18 +97,36 @@ export class BaseDevice extends ReadOnlyDevice {
   }
 
   async read(offset: number, length: number): Promise<Buffer> {
+    const unpacked = this.unpackedFor(offset, length);
+    if (unpacked === undefined) return this.base.read(offset, length, (index) => this.chunk(index));
+    const data = Buffer.allocUnsafe(length);
+    this.readUnpacked(unpacked, offset, data);
+    return data;
+  }
+
+  async readInto(offset: number, into: Buffer): Promise<void> {
+    const unpacked = this.unpackedFor(offset, into.length);
+    if (unpacked !== undefined) this.readUnpacked(unpacked, offset, into);
+    else (await this.base.read(offset, into.length, (index) => this.chunk(index))).copy(into);
+  }
+
+  /** Starts the read-ahead; the unpacked file when it holds every chunk of the range. */
+  private unpackedFor(offset: number, length: number): UnpackedCache | undefined {
+    if (length === 0) return undefined;
     const first = Math.floor(offset / this.chunkSize);
     const last = Math.floor((offset + length - 1) / this.chunkSize);
-    if (length > 0) this.readAhead(first, last);
-    if (this.unpacked === undefined || length === 0 || !this.allUnpacked(first, last)) {
-      return this.base.read(offset, length, (index) => this.chunk(index));
-    }
-    const data = this.unpacked.read(offset, length);
+    this.readAhead(first, last);
+    return this.allUnpacked(first, last) ? this.unpacked : undefined;
+  }
+
+  private readUnpacked(unpacked: UnpackedCache, offset: number, into: Buffer): void {
+    unpacked.readInto(offset, into);
+    const first = Math.floor(offset / this.chunkSize);
+    const last = Math.floor((offset + into.length - 1) / this.chunkSize);
     // zero chunks are not in the file: what was read there is keystream, not zeros
     for (let i = first; i <= last; i++) {
-      if (this.isZero(i)) data.fill(0, Math.max(0, i * this.chunkSize - offset), Math.min(length, (i + 1) * this.chunkSize - offset));
+      if (this.isZero(i)) into.fill(0, Math.max(0, i * this.chunkSize - offset), Math.min(into.length, (i + 1) * this.chunkSize - offset));
     }
-    return data;
   }
 
   private readAhead(first: number, last: number): void {
@@ -122,9 +140,10 @@ export class BaseDevice extends ReadOnlyDevice {
     }
   }
 
-  /** True when every non-zero chunk from `first` to `last` is in the unpacked file. */
+  /** True when there is an unpacked file and every non-zero chunk from `first` to `last` is in it. */
   private allUnpacked(first: number, last: number): boolean {
-    for (let i = first; i <= last; i++) if (!this.isZero(i) && this.unpacked?.has(i) !== true) return false;
+    if (this.unpacked === undefined) return false;
+    for (let i = first; i <= last; i++) if (!this.isZero(i) && !this.unpacked.has(i)) return false;
     return true;
   }
 

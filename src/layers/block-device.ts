@@ -15,6 +15,12 @@ export interface BlockDevice {
   readonly readOnly: boolean;
   /** The buffer is the caller's to read, not to change: a layer may hand out its cache. */
   read(offset: number, length: number): Promise<Buffer>;
+  /**
+   * Optional: the bytes at [offset, offset + into.length) into the caller's buffer, which the
+   * layer keeps no hold of once the promise settles, so the caller may reuse it (the NBD
+   * server's reply buffers). Layers without it are read with read().
+   */
+  readInto?(offset: number, into: Buffer): Promise<void>;
   /** With `fua`, the data is durable before the promise resolves. */
   write(offset: number, data: Buffer, opts: WriteOptions): Promise<void>;
   /** Every write that resolved before flush() was called is durable when it resolves. */

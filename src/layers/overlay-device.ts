@@ -71,16 +71,26 @@ export class OverlayDevice implements BlockDevice {
     return out;
   }
 
+  /** Whether the blocks under [offset, offset + length) all hold the lower layer's bytes (most reads of a system disk). */
+  private untouched(offset: number, length: number): boolean {
+    return this.state.subarray(Math.floor(offset / B), Math.floor((offset + length - 1) / B) + 1).every((kind) => kind === LOWER);
+  }
+
   async read(offset: number, length: number): Promise<Buffer> {
     this.check(offset, length);
     if (length === 0) return Buffer.alloc(0);
+    if (this.untouched(offset, length)) return this.lower.read(offset, length);
     const first = Math.floor(offset / B);
-    const last = Math.floor((offset + length - 1) / B);
-    // untouched blocks only (most reads of a system disk): the lower layer's bytes as they are
-    if (this.state.subarray(first, last + 1).every((kind) => kind === LOWER)) return this.lower.read(offset, length);
-    const blocks = await this.readBlocks(first, last - first + 1);
+    const blocks = await this.readBlocks(first, Math.floor((offset + length - 1) / B) - first + 1);
     const from = offset - first * B;
     return blocks.subarray(from, from + length);
+  }
+
+  async readInto(offset: number, into: Buffer): Promise<void> {
+    this.check(offset, into.length);
+    if (into.length === 0) return;
+    if (this.untouched(offset, into.length) && this.lower.readInto) return this.lower.readInto(offset, into);
+    (await this.read(offset, into.length)).copy(into);
   }
 
   /** Writes `data` at `offset` (null: zeros), whole blocks at once, edges read-modify-written. */

@@ -6,12 +6,16 @@ import { fileError } from "../errors/errors.js";
 import { DEFAULT_WIPE_PASSES } from "../securewipe/residue.js";
 import { wipeFile } from "../securewipe/wipe-file.js";
 import { WrittenRegions } from "../securewipe/written-regions.js";
+import { freeNow } from "../util/free-now.js";
 
 /** Share of the host disk's free space the cache may fill at most. */
 export const UNPACKED_SHARE_OF_FREE = 0.25;
 
-/** Reads up to this size go through one reused buffer; longer ones get their own. */
+/** Reads that do not start on a 16-byte block go through one reused buffer up to this size. */
 const SCRATCH_BYTES = 1024 * 1024;
+
+/** Bytes deciphered per cipher call: under glibc's 128 KiB mmap threshold (see decipherInPlace). */
+const DECIPHER_SLICE_BYTES = 64 * 1024;
 
 /**
  * Decoded base chunks kept on the host disk for this session, so that reading a chunk again
@@ -98,26 +102,52 @@ export class UnpackedCache {
   }
 
   /**
-   * Bytes [offset, offset + length) as stored; the caller has checked that every chunk there was
-   * stored. Only the range is read and deciphered (CTR starts at any 16-byte block). The read is
-   * synchronous: the file was written by this session and is read back from the page cache, where
-   * a pread costs less than handing it to a thread and back, and a reused buffer can take it.
+   * Bytes [offset, offset + into.length) as stored, into `into`; the caller has checked that
+   * every chunk there was stored. Only the range is read and deciphered (CTR starts at any
+   * 16-byte block). The read is synchronous: the file was written by this session and is read
+   * back from the page cache, where a pread costs less than handing it to a thread and back.
    */
-  read(offset: number, length: number): Buffer {
-    const start = offset - (offset % 16);
-    const total = length + (offset - start);
+  readInto(offset: number, into: Buffer): void {
+    const head = offset % 16;
+    if (head === 0) {
+      this.readFully(into, offset);
+      this.decipherInPlace(into, offset);
+      return;
+    }
+    // the cipher starts at the 16-byte block that holds `offset`
+    const start = offset - head;
+    const total = into.length + head;
     const raw = total <= SCRATCH_BYTES ? this.scratch.subarray(0, total) : Buffer.allocUnsafe(total);
-    let done = 0;
+    this.readFully(raw, start);
+    this.decipherInPlace(raw, start);
+    raw.copy(into, 0, head);
+  }
+
+  private readFully(buf: Buffer, position: number): void {
     try {
-      while (done < total) {
-        const n = readSync(this.fh.fd, raw, done, total - done, start + done);
+      for (let done = 0; done < buf.length; ) {
+        const n = readSync(this.fh.fd, buf, done, buf.length - done, position + done);
         if (n === 0) throw new Error("the file is shorter than what was stored in it");
         done += n;
       }
     } catch (err) {
       throw fileError(err, "read", this.path);
     }
-    return this.cipher(start).update(raw).subarray(offset - start);
+  }
+
+  /**
+   * Deciphers `buf`, which holds the file from `offset` (a multiple of 16), in place, slice by
+   * slice: the cipher returns each slice in a new buffer, whose memory is freed once copied, so the
+   * next slice reuses the same heap memory, where a whole 256 KiB read would be mapped afresh (a
+   * page fault each 4 KiB) every time.
+   */
+  private decipherInPlace(buf: Buffer, offset: number): void {
+    const cipher = this.cipher(offset);
+    for (let at = 0; at < buf.length; at += DECIPHER_SLICE_BYTES) {
+      const out = cipher.update(buf.subarray(at, at + DECIPHER_SLICE_BYTES));
+      out.copy(buf, at);
+      freeNow(out);
+    }
   }
 
   /**
@@ -156,6 +186,7 @@ export class UnpackedCache {
     this.written.mark(offset, run.length * this.chunkSize);
     const done = this.write(sealed, offset).then(
       () => {
+        sealed.forEach(freeNow);
         if (!this.off) for (const i of run) this.present[i] = 1;
       },
       (err: unknown) => {

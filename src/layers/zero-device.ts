@@ -13,6 +13,11 @@ export class ZeroDevice extends ReadOnlyDevice {
     return Promise.resolve(Buffer.alloc(length));
   }
 
+  readInto(_offset: number, into: Buffer): Promise<void> {
+    into.fill(0);
+    return Promise.resolve();
+  }
+
   blockStatus(_offset: number, length: number): Promise<Extent[]> {
     return Promise.resolve([{ length, hole: true, zero: true }]);
   }

@@ -1,6 +1,6 @@
 // One transmission request against the export's device: checks, then the device call.
 import { ReadOnlyError } from "../errors/errors.js";
-import type { Extent } from "../layers/block-device.js";
+import type { BlockDevice, Extent } from "../layers/block-device.js";
 import { BadRequestError, BeyondEndError } from "./errors.js";
 import { MAX_BLOCK_SIZE, MAX_EXTENTS_PER_REPLY } from "./limits.js";
 import {
@@ -15,6 +15,7 @@ import {
   NBD_CMD_WRITE,
   NBD_CMD_WRITE_ZEROES,
 } from "./protocol.js";
+import type { ReadBuffers } from "./read-buffers.js";
 import type { Handle } from "./replies.js";
 import type { Session } from "./session.js";
 
@@ -27,8 +28,11 @@ export interface Request {
   length: number;
 }
 
-/** What a successful command returns: nothing, data for READ, extents for BLOCK_STATUS. */
-export type Outcome = null | { data: Buffer } | { extents: Extent[] };
+/**
+ * What a successful command returns: nothing, data for READ, extents for BLOCK_STATUS. Data
+ * in a reply buffer comes with `release`, to call once the reply has been sent.
+ */
+export type Outcome = null | { data: Buffer; release?: () => void } | { extents: Extent[] };
 
 /** FUA is accepted on every command (the spec says so, and clients send it on reads). */
 const ALLOWED_FLAGS = new Map<number, number>([
@@ -92,16 +96,36 @@ function clipExtents(extents: readonly Extent[], length: number, reqOne: boolean
   return out.length > 0 ? out : [{ length, hole: false, zero: false }];
 }
 
-export async function runCommand(session: Session, r: Request, payload: Buffer | null): Promise<Outcome> {
+/** A READ into a reply buffer when the device can fill one, else the device's own buffer. */
+async function readData(device: BlockDevice, r: Request, buffers: ReadBuffers): Promise<Outcome> {
+  if (r.length === 0) return { data: Buffer.alloc(0) };
+  if (device.readInto === undefined) {
+    const data = await device.read(r.offset, r.length);
+    if (data.length !== r.length) throw new Error(`device returned ${data.length} bytes for a ${r.length}-byte read`);
+    return { data };
+  }
+  const data = buffers.take(r.length);
+  try {
+    await device.readInto(r.offset, data);
+  } catch (err) {
+    buffers.give(data);
+    throw err;
+  }
+  return {
+    data,
+    release: () => {
+      buffers.give(data);
+    },
+  };
+}
+
+export async function runCommand(session: Session, r: Request, payload: Buffer | null, buffers: ReadBuffers): Promise<Outcome> {
   check(session, r);
   const device = session.device;
   const fua = (r.flags & NBD_CMD_FLAG_FUA) !== 0;
   switch (r.type) {
-    case NBD_CMD_READ: {
-      const data = r.length === 0 ? Buffer.alloc(0) : await device.read(r.offset, r.length);
-      if (data.length !== r.length) throw new Error(`device returned ${data.length} bytes for a ${r.length}-byte read`);
-      return { data };
-    }
+    case NBD_CMD_READ:
+      return readData(session.device, r, buffers);
     case NBD_CMD_WRITE:
       if (payload === null) throw new Error("WRITE without its payload");
       if (r.length > 0) await device.write(r.offset, payload, { fua });

@@ -3,6 +3,7 @@ import { ByteReader, EndOfStream } from "./byte-reader.js";
 import { ProtocolViolation } from "./errors.js";
 import { negotiate } from "./handshake.js";
 import { CLOSE_GRACE_MS } from "./limits.js";
+import type { ReadBuffers } from "./read-buffers.js";
 import { ReplyWriter } from "./reply-writer.js";
 import type { NbdExports, NbdLog } from "./session.js";
 import { serveRequests } from "./transmission.js";
@@ -17,6 +18,7 @@ export class Connection {
     private readonly socket: Socket,
     exports: NbdExports,
     private readonly log: NbdLog,
+    private readonly buffers: ReadBuffers,
   ) {
     socket.setNoDelay(true);
     socket.on("error", (err) => {
@@ -46,7 +48,7 @@ export class Connection {
       if (session !== null) {
         this.transmitting = true;
         this.log("debug", `client entered transmission on export ${session.name}`);
-        await serveRequests(session, this.reader, writer, this.log);
+        await serveRequests(session, this.reader, writer, this.log, this.buffers);
       }
       await this.endGracefully();
     } catch (err) {

@@ -68,7 +68,7 @@ class Negotiation {
     greeting.writeBigUInt64BE(NBDMAGIC, 0);
     greeting.writeBigUInt64BE(IHAVEOPT, 8);
     greeting.writeUInt16BE(NBD_FLAG_FIXED_NEWSTYLE | NBD_FLAG_NO_ZEROES, 16);
-    this.writer.send(greeting);
+    this.writer.send([greeting]);
 
     const clientFlags = (await this.reader.read(4)).readUInt32BE(0);
     if ((clientFlags & ~(NBD_FLAG_C_FIXED_NEWSTYLE | NBD_FLAG_C_NO_ZEROES)) !== 0) {
@@ -94,7 +94,7 @@ class Negotiation {
   }
 
   private reply(option: number, type: number, data?: Buffer): void {
-    this.writer.send(optionReply(option, type, data));
+    this.writer.send([optionReply(option, type, data)]);
   }
 
   /** Handles one option; returns a session to enter transmission, null to end, undefined to go on. */
@@ -138,7 +138,7 @@ class Negotiation {
     const out = Buffer.alloc(this.noZeroes ? 10 : 10 + 124);
     out.writeBigUInt64BE(BigInt(entry.device.size), 0);
     out.writeUInt16BE(transmissionFlags(entry.device, this.structured), 8);
-    this.writer.send(out);
+    this.writer.send([out]);
     return this.session(name, entry);
   }
 

@@ -19,8 +19,12 @@ export class ReplyWriter {
     return this.socket.writableLength;
   }
 
-  send(...parts: Buffer[]): void {
-    if (!this.open) return;
+  /** Queues `parts`; `sent` runs once the socket is done with them (written, or the socket gone). */
+  send(parts: readonly Buffer[], sent?: () => void): void {
+    if (!this.open) {
+      sent?.();
+      return;
+    }
     if (!this.corked) {
       this.corked = true;
       this.socket.cork();
@@ -29,7 +33,7 @@ export class ReplyWriter {
         this.socket.uncork();
       });
     }
-    for (const part of parts) this.socket.write(part);
+    parts.forEach((part, i) => this.socket.write(part, i === parts.length - 1 ? sent : undefined));
   }
 
   /** Resolves once queued replies are down to `limit` bytes, or the socket is gone. */

@@ -1,6 +1,8 @@
 // startNbdServer: the listening socket and its connections.
 import { createServer, type Server } from "node:net";
 import { Connection } from "./connection.js";
+import { POOLED_READ_BYTES } from "./limits.js";
+import { ReadBuffers } from "./read-buffers.js";
 import type { NbdExports, NbdLog } from "./session.js";
 
 export type { NbdExport, NbdExports, NbdLog } from "./session.js";
@@ -45,9 +47,10 @@ function boundPort(server: Server): number {
 export async function startNbdServer(options: NbdServerOptions): Promise<NbdServer> {
   const log: NbdLog = options.log ?? (() => undefined);
   const connections = new Set<Connection>();
+  const buffers = new ReadBuffers(POOLED_READ_BYTES);
   // Half-open sockets stay open so that requests sent before a client's FIN still get replies.
   const server = createServer({ allowHalfOpen: true }, (socket) => {
-    const connection = new Connection(socket, options.exports, log);
+    const connection = new Connection(socket, options.exports, log, buffers);
     connections.add(connection);
     void connection.done.then(() => connections.delete(connection));
   });

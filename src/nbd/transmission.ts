@@ -5,6 +5,7 @@ import { ProtocolViolation, toNbdError } from "./errors.js";
 import { BASE_ALLOCATION_ID, MAX_BLOCK_SIZE, MAX_BYTES_IN_FLIGHT, MAX_REQUESTS_IN_FLIGHT } from "./limits.js";
 import { NBD_CMD_DISC, NBD_CMD_READ, NBD_CMD_WRITE, NBD_REQUEST_HEADER_BYTES, NBD_REQUEST_MAGIC } from "./protocol.js";
 import { blockStatusChunk, errorChunk, noneChunk, offsetDataHeader, simpleReply } from "./replies.js";
+import type { ReadBuffers } from "./read-buffers.js";
 import type { ReplyWriter } from "./reply-writer.js";
 import type { NbdLog, Session } from "./session.js";
 
@@ -36,6 +37,7 @@ class Transmission {
     private readonly reader: ByteReader,
     private readonly writer: ReplyWriter,
     private readonly log: NbdLog,
+    private readonly buffers: ReadBuffers,
   ) {}
 
   async run(): Promise<void> {
@@ -84,14 +86,17 @@ class Transmission {
   /** Never rejects: a failure anywhere, encoding the reply included, becomes an error reply. */
   private async serve(r: Request, payload: Buffer | null): Promise<void> {
     let reply: Buffer[];
+    let sent: (() => void) | undefined;
     try {
-      reply = this.replyTo(r, await runCommand(this.session, r, payload));
+      const outcome = await runCommand(this.session, r, payload, this.buffers);
+      if (outcome !== null && "release" in outcome) sent = outcome.release;
+      reply = this.replyTo(r, outcome);
     } catch (err) {
       const e = toNbdError(err, storesData(r.type));
       if (e.unexpected) this.log("warn", `export ${this.session.name}: command ${r.type} failed: ${String(err)}`);
       reply = [this.session.structured ? errorChunk(r.handle, e.errno, e.message) : simpleReply(r.handle, e.errno)];
     }
-    this.writer.send(...reply);
+    this.writer.send(reply, sent);
   }
 
   private replyTo(r: Request, outcome: Outcome): Buffer[] {
@@ -105,6 +110,6 @@ class Transmission {
 }
 
 /** Serves requests until DISC, end of stream or stop; waits for every request in flight. Throws ProtocolViolation. */
-export function serveRequests(session: Session, reader: ByteReader, writer: ReplyWriter, log: NbdLog): Promise<void> {
-  return new Transmission(session, reader, writer, log).run();
+export function serveRequests(session: Session, reader: ByteReader, writer: ReplyWriter, log: NbdLog, buffers: ReadBuffers): Promise<void> {
+  return new Transmission(session, reader, writer, log, buffers).run();
 }

@@ -40,6 +40,9 @@ async function exercise(device: BlockDevice, reference: Buffer, seed: number, st
     }
     const got = await device.read(offset, length);
     assert.ok(got.equals(reference.subarray(offset, offset + length)), `step ${step}: read ${length} at ${offset}`);
+    const into = Buffer.alloc(length, 0xee);
+    await device.readInto?.(offset, into);
+    assert.ok(into.equals(got), `step ${step}: readInto ${length} at ${offset}`);
   }
   assert.ok((await device.read(0, reference.length)).equals(reference), "whole device");
 }

@@ -55,7 +55,11 @@ test("the base reads the same bytes from the unpacked file as from the stick, an
   const packBytes = await readFile(pack);
   await writeFile(pack, Buffer.alloc(packBytes.length, 0x5a));
   for (const [offset, length] of [...RANGES, [0, bytes.length] as [number, number]]) {
-    assert.ok((await base.read(offset, length)).equals(bytes.subarray(offset, offset + length)), `range ${offset}+${length}`);
+    const want = bytes.subarray(offset, offset + length);
+    assert.ok((await base.read(offset, length)).equals(want), `range ${offset}+${length}`);
+    const into = Buffer.alloc(length, 0xee);
+    await base.readInto(offset, into);
+    assert.ok(into.equals(want), `readInto ${offset}+${length}`);
   }
 
   const file = (await readdir(dir)).find((n) => n.endsWith(".unpacked"));
@@ -71,7 +75,11 @@ test("the unpacked file stays within its budget and the reads past it stay right
   const base = new BaseDevice(opened.base, { cacheBytes: CHUNK, unpacked: cache });
   for (let pass = 0; pass < 2; pass++) {
     for (const [offset, length] of RANGES) {
-      assert.ok((await base.read(offset, length)).equals(bytes.subarray(offset, offset + length)), `pass ${pass} range ${offset}+${length}`);
+      const want = bytes.subarray(offset, offset + length);
+      assert.ok((await base.read(offset, length)).equals(want), `pass ${pass} range ${offset}+${length}`);
+      const into = Buffer.alloc(length, 0xee);
+      await base.readInto(offset, into);
+      assert.ok(into.equals(want), `pass ${pass} readInto ${offset}+${length}`);
     }
     await sleep(50);
   }
@@ -80,7 +88,7 @@ test("the unpacked file stays within its budget and the reads past it stay right
   await base.close();
 });
 
-test("a read deciphers just its range: unaligned offsets, across chunks, at the disk's end, and past the reused buffer", async (t) => {
+test("a read deciphers just its range: unaligned offsets, across chunks and cipher slices, at the disk's end, and past the reused buffer", async (t) => {
   const dir = await tempDir(t);
   // 20 chunks and a bit: longer than the 1 MiB read buffer, and the disk ends inside the last chunk
   const size = 20 * CHUNK + 1000;
@@ -91,10 +99,17 @@ test("a read deciphers just its range: unaligned offsets, across chunks, at the 
   // the base hands out whole chunks, the last one padded with zeros
   for (const i of chunks) cache.store(i, Buffer.concat([disk.subarray(i * CHUNK, (i + 1) * CHUNK)], CHUNK));
   await settled(cache, chunks);
+  const read = (offset: number, length: number): Buffer => {
+    const into = Buffer.alloc(length, 0xee);
+    cache.readInto(offset, into);
+    return into;
+  };
   const ranges: [number, number][] = [
     [0, 1],
     [15, 17],
     [17, 5],
+    [16, 64 * 1024 + 1],
+    [48 * 1024, 32 * 1024 - 16],
     [CHUNK - 3, 10],
     [CHUNK + 1, 2 * CHUNK],
     [size - 1, 1],
@@ -104,9 +119,9 @@ test("a read deciphers just its range: unaligned offsets, across chunks, at the 
     [7, size - 7],
   ];
   for (const [offset, length] of ranges) {
-    assert.ok(cache.read(offset, length).equals(disk.subarray(offset, offset + length)), `range ${offset}+${length}`);
+    assert.ok(read(offset, length).equals(disk.subarray(offset, offset + length)), `range ${offset}+${length}`);
   }
-  const first = cache.read(100, 50);
-  cache.read(200, 50);
+  const first = read(100, 50);
+  read(200, 50);
   assert.ok(first.equals(disk.subarray(100, 150)), "a later read does not change what an earlier one returned");
 });

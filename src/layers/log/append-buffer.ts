@@ -45,10 +45,10 @@ export class AppendBuffer {
 
   /**
    * Starts writing the held bytes out, once the previous write has finished (its failure is
-   * thrown here), and swaps buffers. Returns the segment and the write's completion, or
-   * undefined when nothing was held.
+   * thrown here), and swaps buffers. Returns the segment, how many bytes and the write's
+   * completion, or undefined when nothing was held.
    */
-  async drain(write: (segment: number, data: Buffer, offset: number) => Promise<void>): Promise<{ segment: number; done: Promise<void> } | undefined> {
+  async drain(write: (segment: number, data: Buffer, offset: number) => Promise<void>): Promise<{ segment: number; bytes: number; done: Promise<void> } | undefined> {
     await this.settled();
     const held = this.current;
     if (held.length === 0) return undefined;
@@ -61,7 +61,7 @@ export class AppendBuffer {
     // its failure reaches whoever awaits `done` or the next drain; no unhandled rejection meanwhile
     done.catch(() => undefined);
     this.inflight = { held, done };
-    return { segment: held.segment, done };
+    return { segment: held.segment, bytes: held.length, done };
   }
 
   /** Waits for the write in flight, if any; throws its failure. */

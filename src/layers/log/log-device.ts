@@ -3,6 +3,7 @@
 // Mutations run one at a time (exclusive); reads run beside them, and so do the pwrite of a full
 // append buffer and the syncs of a flush: the next writes fill the other buffer meanwhile.
 import { AEAD_OVERHEAD, seal, sealParts } from "../../crypto/aead.js";
+import { freeNow } from "../../util/free-now.js";
 import { ChunkInvalidError, ChunkMissingError, NoSpaceError, OutOfRangeError } from "../../errors/errors.js";
 import type { BlockDevice, Extent, WriteOptions } from "../block-device.js";
 import { AppendBuffer } from "./append-buffer.js";
@@ -37,6 +38,11 @@ import { writeSuperblock, type Superblock } from "./superblock.js";
  * finds little left to write before its sync (2 MiB put a 2 MiB pwrite in front of every sync).
  */
 const WRITE_BUFFER_BYTES = 256 * 1024;
+/**
+ * Bytes written to a segment since its last sync after which it is synced in the background
+ * (syncAhead), so that a flush finds most of its records on the stick already.
+ */
+const SYNC_AHEAD_BYTES = 512 * 1024;
 /** A checkpoint is written once the chain since the last one spans more segments than this. */
 export const CHECKPOINT_EVERY_SEGMENTS = 2;
 /** A data write may not take the last free segment: compaction and zero records need one. */
@@ -101,6 +107,11 @@ export class LogDevice implements BlockDevice {
   private checkpointing: { done: Promise<void>; entered: number[] } | undefined;
   /** Resolves when the last commit record started is durable, with everything before it. */
   private durable: Promise<void> = Promise.resolve();
+  /** The commit that flushes arriving now will share, once the sync in progress is done (flush). */
+  private nextCommit: Promise<void> | undefined;
+  /** Bytes written since the last sync (syncAhead), and the background sync running, if any. */
+  private unsyncedBytes = 0;
+  private syncingAhead: Promise<void> | undefined;
   private closed = false;
 
   constructor(private readonly p: LogDeviceParts) {
@@ -141,9 +152,21 @@ export class LogDevice implements BlockDevice {
     await this.outsideLock(durable);
   }
 
-  async flush(): Promise<void> {
-    const { durable } = await this.exclusive(() => this.commitIf(true));
-    await this.outsideLock(durable);
+  /**
+   * Group commit: a flush that arrives while a commit's sync runs waits for it, then shares one
+   * commit record and one sync with every flush that arrived meanwhile. That commit is appended
+   * after each of their calls, so it covers every write acknowledged before any of them; one
+   * sync after another costs the stick far less than one per flush, all at once.
+   */
+  flush(): Promise<void> {
+    this.nextCommit ??= this.durable
+      .catch(() => undefined)
+      .then(async () => {
+        this.nextCommit = undefined;
+        const { durable } = await this.exclusive(() => this.commitIf(true));
+        await this.outsideLock(durable);
+      });
+    return this.nextCommit;
   }
 
   trim(offset: number, length: number): Promise<void> {
@@ -205,6 +228,7 @@ export class LogDevice implements BlockDevice {
         }
       } finally {
         await this.checkpointing?.done.catch(() => undefined);
+        await this.syncingAhead;
         await this.p.segments.closeAll();
         this.p.keys.wipe();
       }
@@ -309,6 +333,8 @@ export class LogDevice implements BlockDevice {
       const desc = Buffer.alloc(DESCRIPTOR_BYTES[RecordType.Data]);
       desc.writeUInt32LE(first + done, 0);
       this.appendRecord(RecordType.Data, n, desc, sealed);
+      // copied into the write buffer: garbage from here on
+      sealed.forEach(freeNow);
       for (let i = 0; i < n; i++) {
         this.map.setData(first + done + i, { segment, offset: blocksAt, index: i, blocks: n, generation: this.generation, seq });
       }
@@ -332,7 +358,26 @@ export class LogDevice implements BlockDevice {
     const started = await this.pending.drain((segment, data, offset) => this.p.segments.write(segment, data, offset));
     if (started === undefined) return { done: Promise.resolve() };
     this.dirty.add(started.segment);
+    this.unsyncedBytes += started.bytes;
+    if (this.unsyncedBytes >= SYNC_AHEAD_BYTES) this.syncAhead(started.segment, started.done);
     return started;
+  }
+
+  /**
+   * Syncs `segment` in the background once the write `written` is done, while appends go on:
+   * a flush's own sync, which the guest waits for, then has little left to write. It changes no
+   * order on the stick (records may reach it any time before their commit, FORMAT.md §18.8),
+   * and its failure fails every later sync (SegmentFiles), so the next commit and the device.
+   */
+  private syncAhead(segment: number, written: Promise<void>): void {
+    if (this.syncingAhead !== undefined) return;
+    this.unsyncedBytes = 0;
+    this.syncingAhead = written
+      .then(() => this.p.segments.sync(segment))
+      .catch(() => undefined)
+      .finally(() => {
+        this.syncingAhead = undefined;
+      });
   }
 
   /** Makes room for a record of `len` bytes at the head: drains the buffer, moves to a new segment. */
@@ -360,6 +405,7 @@ export class LogDevice implements BlockDevice {
     const { done } = await this.drain();
     const dirty = [...this.dirty];
     this.dirty.clear();
+    this.unsyncedBytes = 0;
     const previous = this.durable;
     const durable = (async () => {
       await done;
