@@ -94,6 +94,17 @@ function statsCell(r: CaseResult): string {
   return r.runs.map((x) => (x.stats === undefined ? "?" : statsText(x.stats))).join("<br>");
 }
 
+/** Whether other work crowded the runs: a plain note when a few runs were, a caution when the typical run was. */
+function crowdedLine(shares: readonly number[]): string {
+  if (shares.length === 0) return "Other work on the machine during the runs was not measured (no cpuacct cgroup).";
+  const crowded = shares.filter((x) => x > BUSY_SHARE).length;
+  const limit = `${String(BUSY_SHARE * 100)}% of its CPU`;
+  if (crowded === 0) return `Other work on the machine stayed under ${limit} during every run.`;
+  const counts = `during ${String(crowded)} of ${String(shares.length)} runs (median share over all runs ${(median(shares) * 100).toFixed(0)}%, the most ${(Math.max(...shares) * 100).toFixed(0)}%; per run below)`;
+  if (median(shares) <= BUSY_SHARE) return `Other work on the machine took more than ${limit} ${counts}.`;
+  return `**Caution:** other work on the machine took more than ${limit} ${counts}: the times are slowed by it and the ratios uncertain; rerun on a quiet machine.`;
+}
+
 export function section(p: ReportInput): string {
   const by = (k: CaseKey): CaseResult | undefined => p.results.find((r) => r.c.key === k && r.runs.length > 0);
   const med = (k: CaseKey): number | undefined => medianOf(by(k), (x) => x.seconds);
@@ -118,7 +129,6 @@ export function section(p: ReportInput): string {
   });
   const all = p.results.flatMap((r) => r.runs);
   const shares = all.flatMap((x) => (x.otherCpuSeconds === undefined ? [] : [x.otherCpuSeconds / (p.m.cores * x.endSeconds)]));
-  const crowded = shares.filter((x) => x > BUSY_SHARE).length;
   const busy = all.filter((x) => !x.quiet).length;
   const waited = all.reduce((t, x) => t + x.waitedSeconds, 0);
   const g = p.guest;
@@ -141,9 +151,7 @@ export function section(p: ReportInput): string {
     "|---|---:|---|",
     ...verdicts,
     "",
-    crowded === 0
-      ? `Other work on the machine stayed under ${String(BUSY_SHARE * 100)}% of its CPU during every run.`
-      : `**Caution:** other work on the machine took more than ${String(BUSY_SHARE * 100)}% of its CPU during ${String(crowded)} of ${String(shares.length)} runs (median share over all runs ${(median(shares) * 100).toFixed(0)}%, the most ${(Math.max(...shares) * 100).toFixed(0)}%; per run below): those times are slowed by it and the ratios are uncertain; rerun on a quiet machine.`,
+    crowdedLine(shares),
     "",
     "### Numbers",
     "",
