@@ -51,8 +51,10 @@ export interface RunOptions {
  * its three disks on a Unix socket in the run folder (TCP on 127.0.0.1 on Windows), find and
  * start the player with the argv the host and policy call for (with the stick's kernel and
  * initrd when it has them), and wait until the guest powers off or a stop request ends the
- * session. Every path then flushes and closes the disks, stops the server, and removes the run
- * and session folders. Nothing starts when a step before the player fails.
+ * session, or the stick is pulled (the player is killed at once). Every path then flushes and
+ * closes the disks, stops the server, and wipes what the session made on the host (the run and
+ * session folders, a kiosk's cache; src/securewipe/). Nothing starts when a step before the
+ * player fails.
  */
 export async function runStick(o: RunOptions): Promise<PlayerOutcome> {
   const env = o.env ?? process.env;

@@ -101,8 +101,10 @@ export interface ServeSession {
  * Locks and unlocks the stick and serves `system` (volatile changes over the base), `user`
  * (the log on the stick, over the user template when the stick has one, else over zeros) and
  * `local` (host scratch) over NBD. Scratch keys live only in this process, so what the
- * session folder holds is unreadable even before close removes it. On a failure part way,
- * what was opened is closed again before the error is thrown.
+ * session folder holds is unreadable even before close wipes it. Everything made on the host is
+ * journaled on the stick first (SessionResidue); a dead session's leftovers are wiped once the
+ * stick is unlocked. On a failure part way, what was opened is closed (and wiped) again before
+ * the error is thrown.
  */
 export async function openServeSession(o: Omit<ServeOptions, "signal" | "onReady" | "onStats">): Promise<ServeSession> {
   const lock = await lockStick(o.stick);
