@@ -14,10 +14,8 @@ export interface BootProfileOptions {
   recordMs?: number | null;
   /** Save at close whatever was recorded (`make-stick profile`). Otherwise a session that ends inside its window saves only when the stick had no profile. */
   saveAtClose?: boolean;
-  /** Fetch the stick's profile into the host cache (default true). */
+  /** Fetch the stick's profile into the host cache at the start (default true). */
   prefetch?: boolean;
-  /** Wait for `startPrefetch()` (`stickvm run`: once the boot files, which QEMU needs first, are read). */
-  deferPrefetch?: boolean;
   /** Each read of the stick the prefetch makes, in order. */
   onPrefetchRead?: (read: PrefetchRead) => void;
 }
@@ -58,15 +56,12 @@ export class BootProfileSession {
   private saving: Promise<void> | undefined;
   private saved = false;
 
-  private prefetch: BootPrefetch | undefined;
-
   private constructor(
     private readonly o: ProfileSessionInput,
     private readonly key: Buffer,
     private readonly found: BootProfile | undefined,
-    private startIt: (() => BootPrefetch) | undefined,
+    private readonly prefetch: BootPrefetch | undefined,
   ) {
-    if (o.options.deferPrefetch !== true) this.startPrefetch();
     const ms = o.options.recordMs === undefined ? RECORD_WINDOW_MS : o.options.recordMs;
     if (ms !== null) {
       this.timer = setTimeout(() => {
@@ -81,12 +76,12 @@ export class BootProfileSession {
     const key = bootProfileKey(o.userKey, o.stickId);
     const { profile, problems } = await loadBootProfile(o.stickDir, key, o.stickId);
     for (const p of problems) o.warn(`the stick's boot profile: ${p}; ${profile ? "the other slot is used" : "this start has none"}`);
-    let prefetch: (() => BootPrefetch) | undefined;
+    let prefetch: BootPrefetch | undefined;
     if (profile !== undefined && o.options.prefetch !== false && o.cache?.isOn === true) {
       const cache = o.cache;
       const spans = planPrefetch({ ids: profile.ids, locate: o.locate, held: (id) => cache.holds(id), budgetBytes: cache.prefetchBudget });
       if (spans.length > 0) {
-        prefetch = () => new BootPrefetch({
+        prefetch = new BootPrefetch({
           stickDir: o.stickDir,
           chunkSize: o.chunkSize,
           baseKey: o.baseKey,
@@ -99,13 +94,6 @@ export class BootProfileSession {
       }
     }
     return new BootProfileSession(o, key, profile, prefetch);
-  }
-
-  /** Starts the prefetch (once; nothing when there is none to do). */
-  startPrefetch(): void {
-    const start = this.startIt;
-    this.startIt = undefined;
-    if (start !== undefined) this.prefetch = start();
   }
 
   /** A chunk asked for (called for every chunk read that reaches the stick's store, cached or not). */

@@ -83,8 +83,7 @@ export async function runStick(o: RunOptions): Promise<PlayerOutcome> {
         for (const line of describeWipe(report, which)) o.onStatus(line);
       },
       ...(o.cacheDir === undefined ? {} : { cacheDir: o.cacheDir }),
-      // the kernel and initrd are read before QEMU can start: the prefetch waits for them
-      bootProfile: { ...o.bootProfile, deferPrefetch: true },
+      ...(o.bootProfile === undefined ? {} : { bootProfile: o.bootProfile }),
       ...(env.STICKVM_LAUNCHER_COPY ? { launcherCopy: env.STICKVM_LAUNCHER_COPY } : {}),
       ...(o.askTrust === undefined ? {} : { askTrust: o.askTrust }),
     });
@@ -111,7 +110,6 @@ export async function runStick(o: RunOptions): Promise<PlayerOutcome> {
       const bootDir = join(runDir, "boot");
       await mkdir(bootDir, { mode: 0o700 });
       const boot = await writeBootFiles(session.stick, bootDir);
-      session.stick.profile?.startPrefetch();
       // whatever the player writes goes here, in the run folder that is wiped at the end
       const playerHome = join(runDir, "home");
       await mkdir(playerHome, { mode: 0o700 });
