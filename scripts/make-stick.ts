@@ -9,7 +9,10 @@ import { formatStickInfo, stickInfo } from "../src/admin/info.js";
 import { keygen } from "../src/admin/keygen.js";
 import { formatVerifyReport, verifyStick } from "../src/admin/verify.js";
 import { EXIT } from "../src/cli/exit-codes.js";
-import { getPassphrase } from "../src/cli/passphrase.js";
+import { getArchivePassphrase, getPassphrase, readPassphraseFile } from "../src/cli/passphrase.js";
+import { generateArchivePassphrase } from "../src/admin/archive-passphrase.js";
+import { packStick } from "../src/admin/pack.js";
+import { unpackStick } from "../src/admin/unpack.js";
 import { parseSize } from "../src/util/parse-size.js";
 import { parsePlayerSpec } from "../src/player/bundle.js";
 import { progressBar } from "../src/cli/progress.js";
@@ -168,6 +171,62 @@ async function main(argv: string[]): Promise<number> {
       });
       const why = { line: "the guest printed the line", time: "the time was up", guest: "the guest powered off", stop: "stopped" }[r.endedBy];
       console.log(`boot profile saved on the stick: ${r.chunks} chunks (recording ended: ${why})`);
+    });
+
+  program
+    .command("pack")
+    .description("write the whole stick as one encrypted 7z archive (AES-256, names encrypted too), to send to someone who unpacks it onto a USB stick")
+    .requiredOption("--stick <stick>", "stick folder (not in use)")
+    .requiredOption("--out <file>", "the archive to write, a new file (for example stick.7z)")
+    .option("--passphrase-file <file>", "the archive passphrase, at least 16 characters (default: a random one, printed once)")
+    .action(async (o: { stick: string; out: string; passphraseFile?: string }) => {
+      const chosen = o.passphraseFile !== undefined;
+      const passphrase = chosen ? await readPassphraseFile(o.passphraseFile as string) : generateArchivePassphrase();
+      const stop = abortOnStopSignals("\ninterrupted: stopping the pack");
+      const bar = progressBar("packing", "bytes");
+      let r;
+      try {
+        r = await packStick({ stick: o.stick, out: o.out, passphrase, onProgress: bar.update, signal: stop.signal });
+      } finally {
+        bar.end();
+        stop.dispose();
+      }
+      console.log(`${o.out} written: ${r.files} files, ${r.bytes} bytes of stick in ${r.archiveBytes} bytes of archive`);
+      if (!chosen) console.log(`archive passphrase (shown once; send it apart from the archive):\n  ${passphrase}`);
+    });
+
+  program
+    .command("unpack")
+    .description("check a stick archive from make-stick pack, then write it onto a new or empty folder (a USB stick), header last")
+    .requiredOption("--archive <file>", "the archive (.7z) from make-stick pack")
+    .requiredOption("--out <stick>", "new or empty folder for the stick, for example the root of a USB stick")
+    .option("--passphrase-file <file>", "read the archive passphrase from this file (else ask)")
+    .action(async (o: { archive: string; out: string; passphraseFile?: string }) => {
+      const passphrase = await getArchivePassphrase(o.passphraseFile);
+      const stop = abortOnStopSignals("\ninterrupted: stopping the unpack");
+      let current: { step: string; bar: ReturnType<typeof progressBar> } | undefined;
+      let r;
+      try {
+        r = await unpackStick({
+          archive: o.archive,
+          out: o.out,
+          passphrase,
+          onStatus: (message) => process.stderr.write(`make-stick: ${message}\n`),
+          onProgress: (step, done, total) => {
+            if (current?.step !== step) {
+              current?.bar.end();
+              current = { step, bar: progressBar(step, "bytes") };
+            }
+            current.bar.update(done, total);
+          },
+          signal: stop.signal,
+        });
+      } finally {
+        current?.bar.end();
+        stop.dispose();
+      }
+      console.log(`stick ${r.info.stickId} unpacked to ${o.out}: ${r.files} files, ${r.bytes} bytes`);
+      console.log("its header, key slots, signed manifests, index and packs are in place; make-stick verify with the stick's passphrase checks every chunk");
     });
 
   program

@@ -7,7 +7,8 @@ const PREFIX = "SVMR";
 export const RECOVERY_KEY_BYTES = 32;
 const CHECK_BYTES = 3;
 
-function base32(bytes: Uint8Array): string {
+/** RFC 4648 base32, upper case, no padding. */
+export function base32(bytes: Uint8Array): string {
   let bits = 0;
   let value = 0;
   let out = "";

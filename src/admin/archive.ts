@@ -1,19 +1,11 @@
-import { chmod, mkdtemp, rm, stat } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
-import sevenBin from "7zip-bin";
 import Seven from "node-7z";
 import { BadImageError } from "../errors/errors.js";
+import { sevenZipBinary } from "./seven-zip.js";
 
 const DISK_EXTENSIONS = [".raw", ".img", ".qcow2", ".vmdk", ".vhdx", ".vdi", ".bin", ".dd"];
-
-/** npm 11 installs 7zip-bin's binary without its execute bit (DESIGN section 8). */
-async function sevenZipBinary(): Promise<string> {
-  const bin = sevenBin.path7za;
-  const mode = (await stat(bin)).mode;
-  if ((mode & 0o111) === 0) await chmod(bin, mode | 0o755);
-  return bin;
-}
 
 function waitFor(stream: NodeJS.EventEmitter, collect: (item: Seven.Data) => void): Promise<void> {
   return new Promise((resolve, reject) => {

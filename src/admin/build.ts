@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { lstat, mkdir, readdir, readFile, rm, rmdir } from "node:fs/promises";
+import { lstat, mkdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { encodeSignedBootManifest } from "../../stick-layout/boot-manifest.js";
 import {
@@ -25,11 +25,12 @@ import { PackWriter } from "../chunkstore/pack-writer.js";
 import { makeLogOnStick } from "../layers/log-on-stick.js";
 import { findLaunchers, writeLaunchers } from "./stick-launchers.js";
 import { writeStaticFiles } from "./stick-static.js";
+import { prepareOutput, removePartialStick } from "./output-folder.js";
 import { PACK_HEADER_BYTES } from "../../stick-layout/pack.js";
 import { sha256 } from "../crypto/hash.js";
 import type { SigningKeyPair } from "../crypto/signing.js";
 import { ARGON2_DEFAULT, argon2ParamsProblem, type Argon2Params } from "../crypto/kdf.js";
-import { CorruptStickError, fileError, InterruptedError, StickvmError, UsageError } from "../errors/errors.js";
+import { CorruptStickError, fileError, InterruptedError, UsageError } from "../errors/errors.js";
 import { hostCachePolicy } from "../policy/host-cache-policy.js";
 import { playerPolicy } from "../policy/player-policy.js";
 import { syncFolder, writeNewFileDurably } from "../util/durable-file.js";
@@ -135,35 +136,6 @@ async function checkNewFile(path: string): Promise<void> {
   throw new UsageError(`${path} already exists; the recovery key goes into a new file`);
 }
 
-/** Creates the output folder, or accepts an existing empty one; returns whether it was created. */
-async function prepareOutput(out: string): Promise<boolean> {
-  let entries: string[];
-  try {
-    entries = await readdir(out);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === "ENOENT") {
-      await mkdir(out, { recursive: true }).catch((e: unknown) => {
-        throw fileError(e, "create", out);
-      });
-      return true;
-    }
-    if (code === "ENOTDIR") throw new StickvmError("OUTPUT_NOT_EMPTY", `${out} is a file; the stick must be a new or empty folder`);
-    throw fileError(err, "read", out);
-  }
-  if (entries.length > 0) {
-    throw new StickvmError("OUTPUT_NOT_EMPTY", `${out} is not empty (${entries.length} entries); make-stick build writes only into a new or empty folder`);
-  }
-  return false;
-}
-
-/** Removes what a failed build wrote: everything in the folder (it was empty), and the folder if the build made it. */
-async function removePartialStick(out: string, created: boolean): Promise<void> {
-  const entries = await readdir(out).catch(() => []);
-  await Promise.all(entries.map((e) => rm(join(out, e), { recursive: true, force: true })));
-  if (created) await rmdir(out).catch(() => undefined);
-}
-
 async function readPolicy(path: string | undefined): Promise<Buffer | undefined> {
   if (path === undefined) return undefined;
   let buf: Buffer;
@@ -211,7 +183,7 @@ export async function buildStick(o: BuildOptions): Promise<BuildResult> {
       if (template) opened.push(template);
       const boot = o.boot && { ...(await openBootFiles(o.boot)), append: o.boot.append };
       if (boot) opened.push(boot.kernel, boot.initrd);
-      const created = await prepareOutput(o.out);
+      const created = await prepareOutput(o.out, "make-stick build");
       return await writeStick(o, { base, template, boot }, signing, { policy, players, launchers }, created);
     } finally {
       for (const source of opened.reverse()) await source.close();

@@ -2,7 +2,7 @@ import { readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { ChunkIndex } from "../../stick-layout/chunk-index.js";
 import { parseBootManifest, type BootManifest } from "../../stick-layout/boot-manifest.js";
-import { bootManifestFileName, indexFileName, manifestFileName, STICK_FILES, USER_TEMPLATE_BASE_VERSION } from "../../stick-layout/format.js";
+import { bootManifestFileName, indexFileName, manifestFileName, STICK_FILES, UNPACK_MARKER, USER_TEMPLATE_BASE_VERSION } from "../../stick-layout/format.js";
 import { HEADER_FILE_BYTES, headerMacValid, NewerFormatError, parseHeaderFile, type ParsedHeaderCopy, type StickHeader } from "../../stick-layout/header.js";
 import { parseKeySlots, unlockSlots, type KeySlotsFile } from "../../stick-layout/keyslots.js";
 import { manifestSignedBy, parseManifest, type Manifest, type Signed } from "../../stick-layout/manifest.js";
@@ -33,6 +33,16 @@ function lost(name: string): () => StickvmError {
   return () => new CorruptStickError(`${name} is missing`);
 }
 
+/** Whether `make-stick unpack`'s marker (§31) is in the folder: a header missing or torn beside it is an interrupted unpack. */
+async function unpackInterrupted(stickDir: string): Promise<boolean> {
+  try {
+    await stat(join(stickDir, UNPACK_MARKER));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** The header copies that parse and pass their checksum (their MACs are checked once the stick is unlocked). */
 export async function readHeaderCopies(stickDir: string): Promise<ParsedHeaderCopy[]> {
   try {
@@ -41,17 +51,29 @@ export async function readHeaderCopies(stickDir: string): Promise<ParsedHeaderCo
     if ((err as NodeJS.ErrnoException).code === "ENOENT") throw new UsageError(`no stick at ${stickDir}: the folder does not exist`);
     throw err;
   }
-  const unfinished = (why: string) => () =>
-    new IncompleteStickError(`${join(stickDir, STICK_FILES.header)} ${why}: this folder is not a finished stick (the header is written last, so an interrupted build leaves none)`);
-  const file = await readStickFile(stickDir, STICK_FILES.header, unfinished("is missing"));
-  if (file.length < HEADER_FILE_BYTES) throw unfinished(`is only ${file.length} of ${HEADER_FILE_BYTES} bytes`)();
+  const headerPath = join(stickDir, STICK_FILES.header);
+  const unfinished = async (why: string): Promise<StickvmError> => {
+    if (await unpackInterrupted(stickDir)) {
+      return new IncompleteStickError(`${headerPath} ${why}: this folder is an unfinished unpack (${UNPACK_MARKER} is here: make-stick unpack was interrupted before it wrote the header, which it writes last); empty the folder and unpack again`);
+    }
+    return new IncompleteStickError(`${headerPath} ${why}: this folder is not a finished stick (the header is written last, so an interrupted build leaves none)`);
+  };
+  let file: Buffer;
+  try {
+    file = await readFile(headerPath);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") throw await unfinished("is missing");
+    throw fileError(err, "read", headerPath);
+  }
+  if (file.length < HEADER_FILE_BYTES) throw await unfinished(`is only ${file.length} of ${HEADER_FILE_BYTES} bytes`);
   const copies = parseHeaderFile(file);
   const good = copies.filter((c): c is ParsedHeaderCopy => !(c instanceof LayoutError));
   if (good.length === 0) {
     const newer = copies.find((c) => c instanceof NewerFormatError);
     if (newer) throw new NewerFormatStickError(`this stick was made by a newer stickvm: ${newer.message}; update stickvm to use it`);
     const why = copies.map((c) => (c instanceof LayoutError ? c.message : "")).join("; ");
-    throw new CorruptStickError(`the stick header is damaged (${why})`);
+    const torn = (await unpackInterrupted(stickDir)) ? `; ${UNPACK_MARKER} is here: make-stick unpack was interrupted while writing the header, so empty the folder and unpack again` : "";
+    throw new CorruptStickError(`the stick header is damaged (${why})${torn}`);
   }
   return good;
 }

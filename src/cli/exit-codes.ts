@@ -22,6 +22,7 @@ export function exitCodeFor(code: ErrorCode): number {
     case "OUTPUT_NOT_EMPTY":
       return EXIT.usage;
     case "BAD_IMAGE":
+    case "BAD_ARCHIVE":
     case "BAD_KEY_FILE":
       return EXIT.badInput;
     case "WRONG_PASSPHRASE":

@@ -6,7 +6,7 @@ import { fileError, UsageError } from "../errors/errors.js";
 export const PASSPHRASE_ENV = "STICKVM_PASSPHRASE";
 
 /** Reads a passphrase file; one trailing newline is not part of the passphrase. */
-async function fromFile(path: string): Promise<string> {
+export async function readPassphraseFile(path: string): Promise<string> {
   let text: string;
   try {
     text = await readFile(path, "utf8");
@@ -17,7 +17,7 @@ async function fromFile(path: string): Promise<string> {
 }
 
 /** Asks on the terminal without echo. */
-async function prompt(question: string): Promise<string> {
+async function askPassphrase(question: string): Promise<string> {
   if (!process.stdin.isTTY) {
     throw new UsageError(`no passphrase given: use --passphrase-file FILE or set ${PASSPHRASE_ENV} (there is no terminal to ask on)`);
   }
@@ -45,12 +45,19 @@ async function prompt(question: string): Promise<string> {
  */
 export async function getPassphrase(opts: { passphraseFile?: string | undefined; confirm: boolean }): Promise<string> {
   let passphrase: string;
-  if (opts.passphraseFile !== undefined) passphrase = await fromFile(opts.passphraseFile);
+  if (opts.passphraseFile !== undefined) passphrase = await readPassphraseFile(opts.passphraseFile);
   else if (process.env[PASSPHRASE_ENV] !== undefined) passphrase = process.env[PASSPHRASE_ENV];
   else {
-    passphrase = await prompt("Passphrase: ");
-    if (opts.confirm && (await prompt("Passphrase again: ")) !== passphrase) throw new UsageError("the two passphrases differ");
+    passphrase = await askPassphrase("Passphrase: ");
+    if (opts.confirm && (await askPassphrase("Passphrase again: ")) !== passphrase) throw new UsageError("the two passphrases differ");
   }
   if (passphrase.length === 0) throw new UsageError("the passphrase is empty");
   return passphrase;
+}
+
+/** A stick archive's passphrase (make-stick unpack): the file, else a no-echo prompt; never STICKVM_PASSPHRASE, which is a stick's. */
+export async function getArchivePassphrase(passphraseFile: string | undefined): Promise<string> {
+  if (passphraseFile !== undefined) return readPassphraseFile(passphraseFile);
+  if (!process.stdin.isTTY) throw new UsageError("no archive passphrase given: use --passphrase-file FILE (there is no terminal to ask on)");
+  return askPassphrase("Archive passphrase: ");
 }

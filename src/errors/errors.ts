@@ -4,6 +4,7 @@
 export type ErrorCode =
   | "USAGE"
   | "BAD_IMAGE"
+  | "BAD_ARCHIVE"
   | "MISSING_TOOL"
   | "OUTPUT_NOT_EMPTY"
   | "WRONG_PASSPHRASE"
@@ -55,6 +56,20 @@ export class MissingToolError extends StickvmError {
 export class WrongPassphraseError extends StickvmError {
   constructor(what = "passphrase") {
     super("WRONG_PASSPHRASE", `wrong ${what}: no key slot of this stick opens with it (nothing was changed)`);
+  }
+}
+
+/** A stick archive (make-stick unpack) that is truncated, damaged, or not a stick archive. */
+export class BadArchiveError extends StickvmError {
+  constructor(message: string) {
+    super("BAD_ARCHIVE", message);
+  }
+}
+
+/** The archive passphrase does not open a stick archive's encrypted table of contents. */
+export class WrongArchivePassphraseError extends StickvmError {
+  constructor(archive: string) {
+    super("WRONG_PASSPHRASE", `wrong archive passphrase: the encrypted table of contents of ${archive} does not open with it (or that part of the archive is damaged); nothing was written`);
   }
 }
 

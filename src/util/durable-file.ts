@@ -36,3 +36,16 @@ export async function syncFolder(path: string): Promise<void> {
     await fh.close();
   }
 }
+
+/** fsyncs a file that is already written (by another program). */
+export async function syncFile(path: string): Promise<void> {
+  let fh;
+  try {
+    fh = await open(path, "r+");
+    await fh.sync();
+  } catch (err) {
+    throw fileError(err, "sync", path);
+  } finally {
+    await fh?.close();
+  }
+}
