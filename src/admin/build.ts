@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { lstat, mkdir, readFile, rm } from "node:fs/promises";
+import { mkdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { encodeSignedBootManifest } from "../../stick-layout/boot-manifest.js";
 import {
@@ -25,7 +25,7 @@ import { PackWriter } from "../chunkstore/pack-writer.js";
 import { makeLogOnStick } from "../layers/log-on-stick.js";
 import { findLaunchers, writeLaunchers } from "./stick-launchers.js";
 import { writeStaticFiles } from "./stick-static.js";
-import { prepareOutput, removePartialStick } from "./output-folder.js";
+import { prepareOutput, refuseExisting, removePartialStick } from "./output-folder.js";
 import { PACK_HEADER_BYTES } from "../../stick-layout/pack.js";
 import { sha256 } from "../crypto/hash.js";
 import type { SigningKeyPair } from "../crypto/signing.js";
@@ -125,17 +125,6 @@ function checkOptions(o: BuildOptions): void {
   if (o.passphrase.length === 0) throw new UsageError("the passphrase is empty");
 }
 
-/** Fails now, before the long part of the build, if `path` cannot be created later (it exists, or is not reachable). */
-async function checkNewFile(path: string): Promise<void> {
-  try {
-    await lstat(path);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return;
-    throw fileError(err, "check", path);
-  }
-  throw new UsageError(`${path} already exists; the recovery key goes into a new file`);
-}
-
 async function readPolicy(path: string | undefined): Promise<Buffer | undefined> {
   if (path === undefined) return undefined;
   let buf: Buffer;
@@ -169,7 +158,10 @@ async function readPolicy(path: string | undefined): Promise<Buffer | undefined>
  */
 export async function buildStick(o: BuildOptions): Promise<BuildResult> {
   checkOptions(o);
-  if (o.recoveryKeyFile !== undefined) await checkNewFile(o.recoveryKeyFile);
+  if (o.recoveryKeyFile !== undefined) {
+    const file = o.recoveryKeyFile;
+    await refuseExisting(file, () => new UsageError(`${file} already exists; the recovery key goes into a new file`));
+  }
   const signing = await readSigningKey(o.signingKey);
   try {
     const policy = await readPolicy(o.policy);

@@ -1,4 +1,4 @@
-import { mkdir, readdir, rm, rmdir } from "node:fs/promises";
+import { lstat, mkdir, readdir, rm, rmdir } from "node:fs/promises";
 import { join } from "node:path";
 import { fileError, StickvmError } from "../errors/errors.js";
 
@@ -32,4 +32,15 @@ export async function removePartialStick(out: string, created: boolean): Promise
   const entries = await readdir(out).catch(() => []);
   await Promise.all(entries.map((e) => rm(join(out, e), { recursive: true, force: true })));
   if (created) await rmdir(out).catch(() => undefined);
+}
+
+/** Fails now, before the long part of a command, if `path` exists (or cannot be checked); `refusal` says why it must not. */
+export async function refuseExisting(path: string, refusal: () => StickvmError): Promise<void> {
+  try {
+    await lstat(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return;
+    throw fileError(err, "check", path);
+  }
+  throw refusal();
 }

@@ -10,6 +10,7 @@ import { lockStick, LOCK_FILE } from "../serve/stick-lock.js";
 import { syncFile, syncFolder } from "../util/durable-file.js";
 import { checkArchivePassphrase } from "./archive-passphrase.js";
 import { stickInfo } from "./info.js";
+import { refuseExisting } from "./output-folder.js";
 import { diskNearlyFull, runSevenZip } from "./seven-zip.js";
 
 /**
@@ -43,14 +44,8 @@ export interface PackResult {
   archiveBytes: number;
 }
 
-async function refuseExisting(out: string): Promise<void> {
-  try {
-    await lstat(out);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return;
-    throw fileError(err, "read", out);
-  }
-  throw new StickvmError("OUTPUT_NOT_EMPTY", `${out} already exists; make-stick pack writes a new archive`);
+function existing(out: string): () => StickvmError {
+  return () => new StickvmError("OUTPUT_NOT_EMPTY", `${out} already exists; make-stick pack writes a new archive`);
 }
 
 /** The files under the top-level entries that go in, and their bytes. */
@@ -80,7 +75,7 @@ async function measure(stick: string, entries: string[]): Promise<{ files: numbe
  */
 export async function packStick(o: PackOptions): Promise<PackResult> {
   checkArchivePassphrase(o.passphrase, true);
-  await refuseExisting(o.out);
+  await refuseExisting(o.out, existing(o.out));
   await stickInfo(o.stick);
   const lock = await lockStick(o.stick);
   // absolute: 7-Zip runs in the stick folder
@@ -105,7 +100,7 @@ export async function packStick(o: PackOptions): Promise<PackResult> {
     // the archive's data is durable before its name appears, so `out` is never a short archive
     await syncFile(partial);
     const archiveBytes = (await stat(partial)).size;
-    await refuseExisting(o.out);
+    await refuseExisting(o.out, existing(o.out));
     await rename(partial, o.out).catch((err: unknown) => {
       throw fileError(err, "rename to", o.out);
     });
