@@ -220,15 +220,18 @@ test("unpack onto a file system too small for the stick: NO_SPACE, and nothing i
   });
 });
 
-test("a crash during unpack leaves a folder that verify and info name as an unfinished unpack", { timeout: 5 * 60_000 }, async (t) => {
+test("make-stick pack prints a generated passphrase; a crash during unpack leaves a folder that verify and info name as an unfinished unpack", { timeout: 5 * 60_000 }, async (t) => {
   const dir = await tempDir(t);
   const { path: image } = await writeImage(dir, [{ random: MiB }]);
   const stick = join(dir, "stick");
   await fastBuild({ image, out: stick, signingKey: await adminKey(dir) });
   const archive = join(dir, "stick.7z");
-  await packStick({ stick, out: archive, passphrase: ARCHIVE_PASSPHRASE });
+  const pack = spawnSync(process.execPath, [MAKE_STICK, "pack", "--stick", stick, "--out", archive], { encoding: "utf8" });
+  assert.equal(pack.status, 0, pack.stderr);
+  const generated = /archive passphrase \(shown once; send it apart from the archive\):\n {2}([A-Z2-7]{4}(?:-[A-Z2-7]{4}){7})\n/.exec(pack.stdout)?.[1];
+  assert.ok(generated !== undefined, pack.stdout);
   const passFile = join(dir, "archive-passphrase");
-  await writeFile(passFile, `${ARCHIVE_PASSPHRASE}\n`);
+  await writeFile(passFile, `${generated}\n`);
   const out = join(dir, "unpacked");
 
   const child = spawn(process.execPath, [MAKE_STICK, "unpack", "--archive", archive, "--out", out, "--passphrase-file", passFile], { stdio: "ignore" });
@@ -240,7 +243,15 @@ test("a crash during unpack leaves a folder that verify and info name as an unfi
   child.kill("SIGKILL"); // a crash: no cleanup runs
   await exited;
   // 7za runs in a session of its own and outlives make-stick; wait for it (it is ours: its command line names our folder)
-  for (let i = 0; i < 600 && sevenZipWritingTo(out); i++) await new Promise((r) => setTimeout(r, 100));
+  let seen = 0;
+  for (let i = 0; i < 600; i++) {
+    const running = sevenZipCommandLines(out);
+    if (running.length === 0) break;
+    seen += running.length;
+    for (const line of running) assert.ok(!line.includes(generated), "the passphrase is not on 7za's command line");
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  if (seen === 0) t.diagnostic("make-stick was killed before it started 7za: its command line was not checked this time");
 
   await rejectsWith(readHeaderCopies(out), "INCOMPLETE_STICK", /unfinished unpack \(UNPACKING\.txt is here: make-stick unpack was interrupted/);
   const verify = spawnSync(process.execPath, [MAKE_STICK, "verify", "--stick", out], { encoding: "utf8", env: { ...process.env, STICKVM_PASSPHRASE: PASSPHRASE } });
@@ -249,10 +260,14 @@ test("a crash during unpack leaves a folder that verify and info name as an unfi
   const info = spawnSync(process.execPath, [MAKE_STICK, "info", "--stick", out], { encoding: "utf8" });
   assert.equal(info.status, 5);
   assert.match(info.stderr, /unfinished unpack/);
+
+  // a header torn while the unpack wrote it
+  await writeFile(join(out, "stick.hdr"), Buffer.alloc(8192));
+  await rejectsWith(readHeaderCopies(out), "CORRUPT_STICK", /header is damaged .*UNPACKING\.txt is here: make-stick unpack was interrupted while writing the header/);
 });
 
-/** Whether a 7za whose command line names `out` still runs. */
-function sevenZipWritingTo(out: string): boolean {
+/** The command lines of the 7za processes that name `out`. */
+function sevenZipCommandLines(out: string): string[] {
   const r = spawnSync("sh", ["-c", `for p in /proc/[0-9]*; do tr '\\0' ' ' < $p/cmdline 2>/dev/null; echo; done`], { encoding: "utf8" });
-  return r.stdout.split("\n").some((line) => line.includes("7za") && line.includes(`-o${out}`));
+  return r.stdout.split("\n").filter((line) => line.includes("7za") && line.includes(`-o${out}`));
 }
