@@ -1,6 +1,6 @@
 // make-stick unpack: a stick archive (FORMAT.md §31) onto a new or empty folder, header last.
 import { readdir, rm, stat, statfs } from "node:fs/promises";
-import { isAbsolute, join, normalize, sep } from "node:path";
+import { isAbsolute, join, normalize, resolve, sep } from "node:path";
 import Seven from "node-7z";
 import { STICK_FILES, UNPACK_MARKER } from "../../stick-layout/format.js";
 import { BadArchiveError, fileError, InterruptedError, NoSpaceError, StickvmError, UsageError, WrongArchivePassphraseError } from "../errors/errors.js";
@@ -118,7 +118,9 @@ async function syncTree(root: string): Promise<void> {
  * §14), so a crash at any step leaves a folder that readers name as an unfinished unpack.
  * Ends with `make-stick info`'s checks of the new stick; the full check needs its passphrase.
  */
-export async function unpackStick(o: UnpackOptions): Promise<UnpackResult> {
+export async function unpackStick(options: UnpackOptions): Promise<UnpackResult> {
+  // absolute, so that no path can pass for one of 7za's switches (they start with "-")
+  const o = { ...options, archive: resolve(options.archive), out: resolve(options.out) };
   checkArchivePassphrase(o.passphrase, false);
   const archiveBytes = await stat(o.archive).then(
     (s) => {
