@@ -16,11 +16,9 @@ async function fromFile(path: string): Promise<string> {
   return text.replace(/\r?\n$/, "");
 }
 
-/** Asks on the terminal without echo. */
-async function prompt(question: string): Promise<string> {
-  if (!process.stdin.isTTY) {
-    throw new UsageError(`no passphrase given: use --passphrase-file FILE or set ${PASSPHRASE_ENV} (there is no terminal to ask on)`);
-  }
+/** Asks on the terminal without echo; `otherwise` says how to give it without one. */
+async function prompt(question: string, otherwise: string): Promise<string> {
+  if (!process.stdin.isTTY) throw new UsageError(`no ${question.replace(/: $/, "").toLowerCase()} given: ${otherwise} (there is no terminal to ask on)`);
   let muted = false;
   const output = new Writable({
     write(chunk: Buffer, _enc, done) {
@@ -47,10 +45,22 @@ export async function getPassphrase(opts: { passphraseFile?: string | undefined;
   let passphrase: string;
   if (opts.passphraseFile !== undefined) passphrase = await fromFile(opts.passphraseFile);
   else if (process.env[PASSPHRASE_ENV] !== undefined) passphrase = process.env[PASSPHRASE_ENV];
-  else {
-    passphrase = await prompt("Passphrase: ");
-    if (opts.confirm && (await prompt("Passphrase again: ")) !== passphrase) throw new UsageError("the two passphrases differ");
-  }
+  else passphrase = await (opts.confirm ? askTwice : askOnce)("Passphrase", `use --passphrase-file FILE or set ${PASSPHRASE_ENV}`);
   if (passphrase.length === 0) throw new UsageError("the passphrase is empty");
   return passphrase;
+}
+
+function askOnce(label: string, otherwise: string): Promise<string> {
+  return prompt(`${label}: `, otherwise);
+}
+
+async function askTwice(label: string, otherwise: string): Promise<string> {
+  const first = await prompt(`${label}: `, otherwise);
+  if ((await prompt(`${label} again: `, otherwise)) !== first) throw new UsageError("the two passphrases differ");
+  return first;
+}
+
+/** `stickvm passwd`'s new passphrase: from --new-passphrase-file, else asked twice (never from the environment, which holds the old one). */
+export function getNewPassphrase(newPassphraseFile: string | undefined): Promise<string> {
+  return newPassphraseFile !== undefined ? fromFile(newPassphraseFile) : askTwice("New passphrase", "use --new-passphrase-file FILE");
 }
