@@ -101,9 +101,7 @@ test("a crash after each write step leaves a stick that opens with the old or th
     await writeFile(slotsPath(stick), original);
     await rm(nextPath(stick), { force: true });
     await assert.rejects(
-      passwd(stick, { passphrase: PASSPHRASE }, "new", async (step) => {
-        if (step === crashAt) throw new Crash(step);
-      }),
+      passwd(stick, { passphrase: PASSPHRASE }, "new", (step) => (step === crashAt ? Promise.reject(new Crash(step)) : Promise.resolve())),
       Crash,
     );
     const newOpens = i >= steps.indexOf("key slots written");
@@ -156,9 +154,9 @@ test("torn writes: a short keyslots.new is ignored, a torn keyslots.bin falls ba
   // passwd on a torn keyslots.bin keeps keyslots.new as the fallback until keyslots.bin is whole again
   await setState(torn["new first sector"], newBytes);
   await assert.rejects(
-    passwd(stick, { passphrase: "new" }, "third", async (step) => {
+    passwd(stick, { passphrase: "new" }, "third", (step) => {
       assert.notEqual(step, "stale next file removed", "keyslots.new is the only good copy: it is not removed first");
-      if (step === "key slots written") throw new Crash(step);
+      return step === "key slots written" ? Promise.reject(new Crash(step)) : Promise.resolve();
     }),
     Crash,
   );
