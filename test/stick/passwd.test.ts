@@ -5,6 +5,7 @@ import { test } from "node:test";
 import { STICK_FILES } from "../../stick-layout/format.js";
 import { KEYSLOT_BYTES } from "../../stick-layout/keyslots.js";
 import { parseRecoveryKey } from "../../stick-layout/recovery-key.js";
+import { verifyStick } from "../../src/admin/verify.js";
 import { openStick } from "../../src/chunkstore/open-stick.js";
 import type { Unlock } from "../../src/chunkstore/stick-files.js";
 import { CorruptStickError, WrongPassphraseError } from "../../src/errors/errors.js";
@@ -146,6 +147,10 @@ test("torn writes: a short keyslots.new is ignored, a torn keyslots.bin falls ba
     assert.equal(await opens(stick, { passphrase: PASSPHRASE }), false, what);
     assert.equal(await opens(stick, { recoveryKey }, image), true, what);
   }
+
+  const report = await verifyStick(stick, { recoveryKey });
+  assert.equal(report.ok, false, "verify names the torn file");
+  assert.match(report.checks.find((c) => c.check === "keyslots.bin whole")?.problem ?? "", /torn .*run stickvm passwd again/);
 
   // a torn keyslots.bin without keyslots.new (which the write order never leaves) is damage, said so
   await setState(torn["new first sector"], undefined);
