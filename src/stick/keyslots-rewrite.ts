@@ -27,7 +27,7 @@ async function overwriteInPlace(path: string, bytes: Buffer): Promise<void> {
     throw fileError(err, "open", path);
   }
   try {
-    await fh.write(bytes, 0, bytes.length, 0);
+    await fh.writeFile(bytes); // from offset 0 of the fresh handle, every byte
     if ((await fh.stat()).size !== bytes.length) await fh.truncate(bytes.length);
     await fh.sync();
   } catch (err) {

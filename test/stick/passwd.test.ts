@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
-import { readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { spawnSync } from "node:child_process";
+import { cp, mkdtemp, open, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { STICK_FILES } from "../../stick-layout/format.js";
@@ -8,7 +10,7 @@ import { parseRecoveryKey } from "../../stick-layout/recovery-key.js";
 import { verifyStick } from "../../src/admin/verify.js";
 import { openStick } from "../../src/chunkstore/open-stick.js";
 import type { Unlock } from "../../src/chunkstore/stick-files.js";
-import { CorruptStickError, WrongPassphraseError } from "../../src/errors/errors.js";
+import { CorruptStickError, NoSpaceError, WrongPassphraseError } from "../../src/errors/errors.js";
 import type { RewriteStep } from "../../src/stick/keyslots-rewrite.js";
 import { changePassphrase } from "../../src/stick/passwd.js";
 import { adminKey, fastBuild, PASSPHRASE, tempDir, writeImage } from "../helpers/sticks.js";
@@ -172,4 +174,45 @@ test("torn writes: a short keyslots.new is ignored, a torn keyslots.bin falls ba
   assert.equal(await opens(stick, { passphrase: "third" }), true);
   assert.equal(await opens(stick, { recoveryKey }), true);
   assert.deepEqual((await readdir(stick)).filter((n) => n.startsWith("keyslots")), [STICK_FILES.keyslots]);
+});
+
+// A small tmpfs is a stick that fills up; mounting one takes root.
+const canMount = process.getuid?.() === 0 && spawnSync("sh", ["-c", "command -v mount"]).status === 0;
+
+test("a full stick: passwd fails with NO_SPACE before keyslots.bin is touched, and the old passphrase still opens", { skip: canMount ? false : "needs root to mount a tmpfs" }, async (t) => {
+  const { stick: built, recoveryKey, image } = await builtStick(t);
+  const stick = await mkdtemp(join(tmpdir(), "stickvm-small-stick-"));
+  t.after(async () => {
+    spawnSync("umount", [stick]);
+    await rm(stick, { recursive: true, force: true });
+  });
+  const mount = spawnSync("mount", ["-t", "tmpfs", "-o", "size=2M", "tmpfs", stick], { encoding: "utf8" });
+  assert.equal(mount.status, 0, mount.stderr);
+  // what opening reads: the header, the key slots, the manifest, the index and the packs
+  for (const name of [STICK_FILES.header, STICK_FILES.keyslots, STICK_FILES.baseDir, STICK_FILES.chunksDir]) await cp(join(built, name), join(stick, name), { recursive: true });
+  const before = await readFile(slotsPath(stick));
+
+  const fill = async (): Promise<void> => {
+    const fh = await open(join(stick, "filler"), "w");
+    try {
+      for (;;) await fh.write(Buffer.alloc(4096));
+    } catch (err) {
+      assert.equal((err as NodeJS.ErrnoException).code, "ENOSPC");
+    } finally {
+      await fh.close();
+    }
+  };
+  // fill it once the lock is taken, right before keyslots.new is written
+  await assert.rejects(
+    passwd(stick, { passphrase: PASSPHRASE }, "new", (step) => (step === "stale next file removed" ? fill() : Promise.resolve())),
+    (err: unknown) => err instanceof NoSpaceError,
+  );
+  assert.ok((await readFile(slotsPath(stick))).equals(before));
+  assert.deepEqual((await readdir(stick)).sort(), ["base", "chunks", "filler", "keyslots.bin", "stick.hdr"], "no keyslots.new and no lock left");
+  assert.equal(await opens(stick, { passphrase: PASSPHRASE }, image), true);
+  assert.equal(await opens(stick, { recoveryKey }), true);
+
+  await rm(join(stick, "filler"));
+  await passwd(stick, { passphrase: PASSPHRASE }, "new");
+  assert.equal(await opens(stick, { passphrase: "new" }, image), true);
 });
