@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { EXIT } from "../../src/cli/exit-codes.js";
 import type { DiscardStep } from "../../src/stick/discard-log.js";
-import { rejuvenateStick } from "../../src/stick/rejuvenate.js";
+import { describeRejuvenate, rejuvenateStick } from "../../src/stick/rejuvenate.js";
 import { runClient as run, serve, type Served } from "../helpers/serve.js";
 import { stickvm } from "../helpers/stickvm.js";
 import { adminKey, fastBuild, haveTool, PASSPHRASE, tempDir, writeImage } from "../helpers/sticks.js";
@@ -93,6 +93,7 @@ test("a crash after each step of rejuvenate leaves a system disk that reads the 
   const again = await rejuvenateStick({ stick, unlock: { passphrase: PASSPHRASE } });
   assert.deepEqual(again.discarded.map((d) => d.folder), [CHANGES], "the log the last serve made is discarded");
   assert.ok(!(await readdir(stick)).includes(CHANGES));
+  assert.deepEqual(describeRejuvenate(await rejuvenateStick({ stick, unlock: { passphrase: PASSPHRASE } })), ["nothing to discard: the system disk has no changes on this stick"]);
 });
 
 test("rejuvenate in volatile mode says there is nothing to discard", async (t) => {
