@@ -4,6 +4,7 @@ import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Command } from "commander";
 import { EXIT } from "../src/cli/exit-codes.js";
+import { getNewPassphrase } from "../src/cli/passphrase.js";
 import { readUnlock } from "../src/cli/unlock-options.js";
 import { runCli } from "../src/cli/run-cli.js";
 import { terminalRunIo } from "../src/cli/run-io.js";
@@ -19,6 +20,8 @@ import { serveStick } from "../src/serve/serve-stick.js";
 import { describeWipe } from "../src/securewipe/describe-wipe.js";
 import { DEFAULT_WIPE_PASSES } from "../src/securewipe/residue.js";
 import { wipeHostResidue } from "../src/securewipe/wipe-command.js";
+import { changePassphrase } from "../src/stick/passwd.js";
+import { describeRejuvenate, rejuvenateStick } from "../src/stick/rejuvenate.js";
 
 /** `--stick` defaults to the folder that holds the executable (DESIGN section 4). */
 const DEFAULT_STICK = resolve(dirname(fileURLToPath(import.meta.url)));
@@ -140,6 +143,28 @@ async function main(argv: string[]): Promise<number> {
         ...(o.player !== undefined ? { accelerator: { player: askPlayer(o.player) } } : {}),
       });
       process.stdout.write(o.json === true ? `${JSON.stringify(host, null, 2)}\n` : formatHost(host));
+    });
+
+  program
+    .command("passwd")
+    .description("change the stick's passphrase (the data is not re-encrypted; the recovery key keeps working)")
+    .option("--stick <stick>", "stick folder", DEFAULT_STICK)
+    .option("--passphrase-file <file>", "read the old passphrase from this file (else $STICKVM_PASSPHRASE, else ask)")
+    .option("--recovery-key-file <file>", "open with the recovery key in this file instead (a forgotten passphrase)")
+    .option("--new-passphrase-file <file>", "read the new passphrase from this file (else ask twice)")
+    .action(async (o: { stick: string; passphraseFile?: string; recoveryKeyFile?: string; newPassphraseFile?: string }) => {
+      await changePassphrase({ stick: o.stick, unlock: await readUnlock(o), newPassphrase: () => getNewPassphrase(o.newPassphraseFile) });
+      console.log("the passphrase was changed; the recovery key still opens the stick");
+    });
+
+  program
+    .command("rejuvenate")
+    .description("discard the changes kept on the stick to the system disk (persistent mode); the user disk is not touched")
+    .option("--stick <stick>", "stick folder", DEFAULT_STICK)
+    .option("--passphrase-file <file>", "read the passphrase from this file (else $STICKVM_PASSPHRASE, else ask)")
+    .option("--recovery-key-file <file>", "unlock with the recovery key in this file instead")
+    .action(async (o: { stick: string; passphraseFile?: string; recoveryKeyFile?: string }) => {
+      for (const line of describeRejuvenate(await rejuvenateStick({ stick: o.stick, unlock: await readUnlock(o) }))) console.log(line);
     });
 
   await program.parseAsync(argv);

@@ -13,6 +13,8 @@ export const NEWEST_FORMAT_VERSION = FORMAT_VERSION_BOOT;
 export const STICK_FILES = {
   header: "stick.hdr",
   keyslots: "keyslots.bin",
+  /** The next key slot file while `stickvm passwd` rewrites keyslots.bin in place (§30): read only when keyslots.bin is torn. */
+  keyslotsNext: "keyslots.new",
   policy: "policy.json",
   baseDir: "base",
   chunksDir: "chunks",

@@ -74,6 +74,16 @@ export async function makeSlot(
   return { kind, kdf, salt, sealedSecrets };
 }
 
+/** The same slots with `slot` in place of the passphrase slot (or in the first free place): what `stickvm passwd` writes (§30). */
+export function withPassphraseSlot(file: KeySlotsFile, slot: KeySlot): KeySlotsFile {
+  const others = file.slots.filter((s) => s.kind !== SlotKind.passphrase);
+  if (others.length >= KEYSLOT_COUNT) throw new Error("no key slot is free for a passphrase");
+  const at = file.slots.findIndex((s) => s.kind === SlotKind.passphrase);
+  const slots = [...others];
+  slots.splice(at === -1 ? others.length : at, 0, slot);
+  return { stickId: file.stickId, slots };
+}
+
 export function encodeKeySlots(file: KeySlotsFile): Buffer {
   if (file.slots.length > KEYSLOT_COUNT) throw new Error("too many key slots");
   const w = new ByteWriter().bytes(KEYSLOTS_MAGIC).u16(KEYSLOTS_VERSION).u8(KEYSLOT_COUNT).u8(0).bytes(file.stickId);

@@ -15,7 +15,7 @@ import {
   loadPolicyBytes,
   loadUserTemplate,
   readHeaderCopies,
-  readKeySlots,
+  readKeySlotsFile,
   unlock,
   type Unlock,
 } from "../chunkstore/stick-files.js";
@@ -66,8 +66,12 @@ export async function verifyStick(dir: string, how: Unlock, onProgress?: (done: 
   };
 
   const copies = await step("header readable", () => readHeaderCopies(dir));
-  const slots = await step("key slots readable", () => readKeySlots(dir));
-  if (copies === undefined || slots === undefined) return report;
+  const read = await step("key slots readable", () => readKeySlotsFile(dir));
+  if (copies === undefined || read === undefined) return report;
+  const slots = read.slots;
+  await step("keyslots.bin whole", () => {
+    if (read.fromNext) throw new CorruptStickError("keyslots.bin is torn (an interrupted stickvm passwd): the stick opens from keyslots.new, with no spare; run stickvm passwd again");
+  });
   const belong = await step("key slots belong to this stick", () => {
     checkSlotsBelong(copies, slots);
     return true;

@@ -78,14 +78,30 @@ export async function readHeaderCopies(stickDir: string): Promise<ParsedHeaderCo
   return good;
 }
 
-export async function readKeySlots(stickDir: string): Promise<KeySlotsFile> {
+/** The key slots, and whether they came from keyslots.new because keyslots.bin is torn (an interrupted `stickvm passwd`, FORMAT.md §30). */
+export interface KeySlotsRead {
+  slots: KeySlotsFile;
+  fromNext: boolean;
+}
+
+export async function readKeySlotsFile(stickDir: string): Promise<KeySlotsRead> {
   const buf = await readStickFile(stickDir, STICK_FILES.keyslots, lost(STICK_FILES.keyslots));
   try {
-    return parseKeySlots(buf);
+    return { slots: parseKeySlots(buf), fromNext: false };
   } catch (err) {
-    if (err instanceof LayoutError) throw new CorruptStickError(err.message);
-    throw err;
+    if (!(err instanceof LayoutError)) throw err;
+    const next = await readFile(join(stickDir, STICK_FILES.keyslotsNext)).catch(() => undefined);
+    try {
+      if (next !== undefined) return { slots: parseKeySlots(next), fromNext: true };
+    } catch (nextErr) {
+      if (!(nextErr instanceof LayoutError)) throw nextErr;
+    }
+    throw new CorruptStickError(err.message);
   }
+}
+
+export async function readKeySlots(stickDir: string): Promise<KeySlotsFile> {
+  return (await readKeySlotsFile(stickDir)).slots;
 }
 
 /** Key slots copied from another stick would unlock, then fail the MAC; say what really happened. */

@@ -16,11 +16,9 @@ export async function readPassphraseFile(path: string): Promise<string> {
   return text.replace(/\r?\n$/, "");
 }
 
-/** Asks on the terminal without echo. */
-async function askPassphrase(question: string): Promise<string> {
-  if (!process.stdin.isTTY) {
-    throw new UsageError(`no passphrase given: use --passphrase-file FILE or set ${PASSPHRASE_ENV} (there is no terminal to ask on)`);
-  }
+/** Asks on the terminal without echo; `otherwise` says how to give it without one. */
+async function prompt(question: string, otherwise: string): Promise<string> {
+  if (!process.stdin.isTTY) throw new UsageError(`no ${question.replace(/: $/, "").toLowerCase()} given: ${otherwise} (there is no terminal to ask on)`);
   let muted = false;
   const output = new Writable({
     write(chunk: Buffer, _enc, done) {
@@ -47,17 +45,28 @@ export async function getPassphrase(opts: { passphraseFile?: string | undefined;
   let passphrase: string;
   if (opts.passphraseFile !== undefined) passphrase = await readPassphraseFile(opts.passphraseFile);
   else if (process.env[PASSPHRASE_ENV] !== undefined) passphrase = process.env[PASSPHRASE_ENV];
-  else {
-    passphrase = await askPassphrase("Passphrase: ");
-    if (opts.confirm && (await askPassphrase("Passphrase again: ")) !== passphrase) throw new UsageError("the two passphrases differ");
-  }
+  else passphrase = await (opts.confirm ? askTwice : askOnce)("Passphrase", `use --passphrase-file FILE or set ${PASSPHRASE_ENV}`);
   if (passphrase.length === 0) throw new UsageError("the passphrase is empty");
   return passphrase;
+}
+
+function askOnce(label: string, otherwise: string): Promise<string> {
+  return prompt(`${label}: `, otherwise);
+}
+
+async function askTwice(label: string, otherwise: string): Promise<string> {
+  const first = await prompt(`${label}: `, otherwise);
+  if ((await prompt(`${label} again: `, otherwise)) !== first) throw new UsageError("the two passphrases differ");
+  return first;
 }
 
 /** A stick archive's passphrase (make-stick unpack): the file, else a no-echo prompt; never STICKVM_PASSPHRASE, which is a stick's. */
 export async function getArchivePassphrase(passphraseFile: string | undefined): Promise<string> {
   if (passphraseFile !== undefined) return readPassphraseFile(passphraseFile);
-  if (!process.stdin.isTTY) throw new UsageError("no archive passphrase given: use --passphrase-file FILE (there is no terminal to ask on)");
-  return askPassphrase("Archive passphrase: ");
+  return askOnce("Archive passphrase", "use --passphrase-file FILE");
+}
+
+/** `stickvm passwd`'s new passphrase: from --new-passphrase-file, else asked twice (never from the environment, which holds the old one). */
+export function getNewPassphrase(newPassphraseFile: string | undefined): Promise<string> {
+  return newPassphraseFile !== undefined ? readPassphraseFile(newPassphraseFile) : askTwice("New passphrase", "use --new-passphrase-file FILE");
 }

@@ -66,13 +66,18 @@ export async function fastBuild(o: Pick<BuildOptions, "image" | "out" | "signing
 
 export const FAST_KDF_ARGS = ["--kdf-memory", String(ARGON2_MIN.memoryKiB), "--kdf-passes", String(ARGON2_MIN.passes)];
 
-/** Runs make-stick as a real process; an env value of undefined removes that variable. */
-export function makeStick(args: string[], env: Record<string, string | undefined> = {}): { status: number | null; stdout: string; stderr: string } {
+/** Runs a compiled script of this repository as a real process, with STICKVM_PASSPHRASE set; an env value of undefined removes that variable. */
+export function runScript(script: string, args: string[], env: Record<string, string | undefined> = {}): { status: number | null; stdout: string; stderr: string } {
   const merged = Object.fromEntries(
     Object.entries<string | undefined>({ ...process.env, STICKVM_PASSPHRASE: PASSPHRASE, ...env }).filter(([, v]) => v !== undefined),
   );
-  const r = spawnSync(process.execPath, [MAKE_STICK, ...args], { encoding: "utf8", env: merged, timeout: 120_000 });
+  const r = spawnSync(process.execPath, [script, ...args], { encoding: "utf8", env: merged, timeout: 120_000 });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Runs make-stick as a real process (see runScript). */
+export function makeStick(args: string[], env: Record<string, string | undefined> = {}): ReturnType<typeof runScript> {
+  return runScript(MAKE_STICK, args, env);
 }
 
 /** True when a command is on PATH; tests that need it skip, saying so, when it is not. */
