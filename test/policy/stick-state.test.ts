@@ -73,7 +73,7 @@ test("start policy: with time limits a start records the last time seen; without
   await enforceStartPolicy({ ...o, policy: offline, nowMs: NOW + 6 * DAY });
   const contacted = (await loadStickState(a)).state;
   assert.equal(contacted?.lastContactMs, NOW + 4 * DAY);
-  assert.equal(contacted?.revoked, false);
+  assert.equal(contacted.revoked, false);
   await noteUpdateContact(a, { atMs: NOW + 7 * DAY, revokedIds: [stickId.toString("hex")] });
   await assert.rejects(enforceStartPolicy({ ...o, policy: stickPolicy(undefined), nowMs: NOW + 7 * DAY }), { code: "REVOKED" });
   // a later contact whose list no longer names it does not bring it back
