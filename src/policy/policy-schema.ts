@@ -1,7 +1,7 @@
 import { CorruptStickError } from "../errors/errors.js";
 import { didYouMean } from "./did-you-mean.js";
 import { parsePolicyJson } from "./policy-json.js";
-import { absoluteFolder, flag, httpUrl, isoInstant, number, oneOf, playerNames, size, wholeNumber, type ValueCheck } from "./policy-values.js";
+import { absoluteFolder, flag, httpUrl, isoInstant, number, oneOf, playerNames, size, text, wholeNumber, type ValueCheck } from "./policy-values.js";
 
 /** The most overwrite passes asked for: past one, extra passes only cost time (THREAT-MODEL.md). */
 export const MAX_WIPE_PASSES = 35;
@@ -25,6 +25,8 @@ function optional<T>(check: ValueCheck<T>): Entry<T | undefined> {
  * A key not listed here is refused: a typo must not silently leave a default in force.
  */
 export const POLICY_SCHEMA = {
+  /** The admin's own remark, read by nobody (JSON has no comments). */
+  note: optional(text),
   host: entry(oneOf(["kiosk", "trusted", "ask"] as const), "kiosk"),
   cacheSize: entry(size(0), 4 * 1024 ** 3),
   cacheShareOfFreeDisk: entry(number(0, 1), 0.25),

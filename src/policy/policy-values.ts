@@ -57,6 +57,11 @@ export function number(above: number, max = Number.MAX_VALUE): ValueCheck<number
   };
 }
 
+export const text: ValueCheck<string> = (value, key) => {
+  if (typeof value === "string") return value;
+  throw bad(key, "text", value);
+};
+
 export const absoluteFolder: ValueCheck<string> = (value, key) => {
   if (typeof value === "string" && isAbsolute(value)) return value;
   throw bad(key, "an absolute folder", value);

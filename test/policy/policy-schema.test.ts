@@ -13,6 +13,8 @@ test("policy schema: every default without a policy", () => {
   assert.equal(p.updatePostponeLimit, 3);
   assert.equal(p.updateCheckTimeoutSeconds, 10);
   assert.deepEqual(stickPolicy(policy({})), p);
+  // a remark changes nothing (the committed version-1 fixture's policy is one)
+  assert.deepEqual(stickPolicy(policy({ note: "fixture policy" })), { ...p, note: "fixture policy" });
 });
 
 test("policy schema: each new key read in the form the launcher uses", () => {
@@ -83,6 +85,7 @@ test("policy schema: a bad value is refused naming the key and what it allows", 
     [{ players: ["linux-x64", "linux-x64"] }, /players/],
     [{ players: ["linux-riscv"] }, /players/],
     [{ players: "host" }, /players/],
+    [{ note: 7 }, /note must be text/],
   ] as const) {
     assert.throws(() => stickPolicy(policy(bad)), { code: "CORRUPT_STICK", message: new RegExp(`^policy\\.json: ${message.source}`) }, JSON.stringify(bad));
   }
@@ -91,7 +94,7 @@ test("policy schema: a bad value is refused naming the key and what it allows", 
 });
 
 test("policy schema: an unknown key is refused, with a guess when it is a likely typo", () => {
-  assert.throws(() => validatePolicy({ memroy: "4G" }), { code: "CORRUPT_STICK", message: /unknown key "memroy" \(did you mean "memory"\?\); the keys are host, / });
+  assert.throws(() => validatePolicy({ memroy: "4G" }), { code: "CORRUPT_STICK", message: /unknown key "memroy" \(did you mean "memory"\?\); the keys are note, host, / });
   assert.throws(() => validatePolicy({ CPUs: 2 }), { message: /did you mean "cpus"/ });
   assert.throws(() => validatePolicy({ updateURL: "https://u.example" }), { message: /did you mean "updateUrl"/ });
   assert.throws(() => validatePolicy({ colour: "blue" }), (err: Error) => /unknown key "colour"; the keys are/.test(err.message));
