@@ -38,7 +38,7 @@ const STICK_BYTES = 4 * GiB;
 const CGROUP = "stickvm-slow-stick-bench";
 const PASSPHRASE = "slow stick bench passphrase";
 /** A 1 GiB guest holds the 200 MiB it reads in its page cache; one vCPU leaves the other core to the launcher (or QEMU's I/O). */
-const POLICY = { memory: "1G", cpus: 1, network: "none", host: "trusted" } as const;
+const POLICY = { memory: "1G", cpus: 1, network: "off", host: "trusted" } as const;
 /** The quick argon2id the other benchmarks use: 8 MiB, one pass (ARGON2_MIN). */
 const KDF_ARGS = ["--kdf-memory", String(ARGON2_MIN.memoryKiB), "--kdf-passes", String(ARGON2_MIN.passes)];
 const BOOT_TIMEOUT_MS = 300_000;

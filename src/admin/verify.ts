@@ -20,6 +20,7 @@ import {
   type Unlock,
 } from "../chunkstore/stick-files.js";
 import { CorruptStickError, StickvmError } from "../errors/errors.js";
+import { stickPolicy } from "../policy/policy-schema.js";
 import { stickPlayers, verifyPlayer } from "../player/verify-player.js";
 
 /** The disks a stick's manifests describe, and the boot files, which are cut into chunks like disks. */
@@ -85,10 +86,8 @@ export async function verifyStick(dir: string, how: Unlock, onProgress?: (done: 
       const good = copies.filter((c) => headerMacValid(c, secrets.headerMacKey)).length;
       if (good < 2) throw new CorruptStickError(`${2 - good} of the 2 header copies is damaged: the stick still opens, but has no spare`);
     });
-    await step("policy digest", async () => {
-      await loadPolicyBytes(dir, header);
-      return true;
-    });
+    const policy = await step("policy digest", async () => ({ bytes: await loadPolicyBytes(dir, header) }));
+    if (policy?.bytes !== undefined) await step("policy schema (docs/POLICY.md)", () => stickPolicy(policy.bytes));
     for (const target of await stickPlayers(dir)) {
       await step(`player ${target} files (damage only: players are not signed, FORMAT.md §22.3)`, async () => {
         await verifyPlayer(dir, target);

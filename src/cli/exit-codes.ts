@@ -13,6 +13,8 @@ export const EXIT = {
   newerFormat: 8,
   playerFailed: 9,
   stickRemoved: 10,
+  policyRefused: 11,
+  revoked: 12,
   interrupted: 130,
 } as const;
 
@@ -43,6 +45,10 @@ export function exitCodeFor(code: ErrorCode): number {
       return EXIT.playerFailed;
     case "INTERRUPTED":
       return EXIT.interrupted;
+    case "POLICY_REFUSED":
+      return EXIT.policyRefused;
+    case "REVOKED":
+      return EXIT.revoked;
     case "IO":
     case "READ_ONLY":
     case "OUT_OF_RANGE":

@@ -12,7 +12,7 @@ import { buildDemoGuest } from "./demo-guest.js";
 const MiB = 1024 * 1024;
 
 /** A busybox guest needs little: 512 MiB and one CPU keep TCG light; it has no use for a network. */
-export const DEMO_POLICY = { memory: "512M", cpus: 1, network: "none" } as const;
+export const DEMO_POLICY = { memory: "512M", cpus: 1, network: "off" } as const;
 
 export interface DemoStickOptions {
   /** The stick folder to create (must not exist, or be empty). */

@@ -21,6 +21,8 @@ export type ErrorCode =
   | "NO_PLAYER"
   | "HOST_TOO_SMALL"
   | "PLAYER_FAILED"
+  | "POLICY_REFUSED"
+  | "REVOKED"
   | "IO";
 
 export class StickvmError extends Error {
@@ -160,6 +162,20 @@ export class HostTooSmallError extends StickvmError {
 export class PlayerFailedError extends StickvmError {
   constructor(message: string) {
     super("PLAYER_FAILED", message);
+  }
+}
+
+/** The stick's policy forbids starting now: it expired, it has been offline too long, or the host's clock was turned back. */
+export class PolicyRefusedError extends StickvmError {
+  constructor(message: string) {
+    super("POLICY_REFUSED", message);
+  }
+}
+
+/** The update repository's revocation list names this stick: it does not start again. */
+export class RevokedError extends StickvmError {
+  constructor(message: string) {
+    super("REVOKED", message);
   }
 }
 

@@ -15,7 +15,8 @@ export interface FindPlayerOptions {
   stick: string;
   platform: NodeJS.Platform;
   arch: string;
-  allowHostPlayer: boolean;
+  /** The policy's `players`: the names allowed ("host", `<os>-<arch>`); undefined: any. */
+  players: readonly string[] | undefined;
   /** The host's PATH; default process.env.PATH. */
   path?: string;
 }
@@ -41,12 +42,14 @@ export function findOnPath(name: string, path: string): string | undefined {
 }
 
 /**
- * The stick's player for this OS and architecture (`players/<os>-<arch>/`), else the host's QEMU when
- * the policy allows it, else a NoPlayerError that says what is missing. A stick's player whose files
- * are not all there at their recorded sizes is a damaged stick, not a reason to fall back.
+ * The stick's player for this OS and architecture (`players/<os>-<arch>/`), else the host's QEMU, each
+ * only when the policy's `players` allows it; else a NoPlayerError that says what is missing or not
+ * allowed. A stick's player whose files are not all there at their recorded sizes is a damaged stick,
+ * not a reason to fall back.
  */
 export async function findPlayer(o: FindPlayerOptions): Promise<Player> {
   const target = `${o.platform === "win32" ? "windows" : o.platform === "darwin" ? "macos" : o.platform}-${o.arch}`;
+  const allowed = (name: string): boolean => o.players === undefined || o.players.includes(name);
   const dir = join(o.stick, PLAYERS_DIR, target);
   const manifestPath = join(dir, PLAYER_MANIFEST);
   let text: string | undefined;
@@ -55,17 +58,24 @@ export async function findPlayer(o: FindPlayerOptions): Promise<Player> {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw fileError(err, "read", manifestPath);
   }
-  if (text !== undefined) {
+  if (text !== undefined && allowed(target)) {
     const manifest = parsePlayerManifest(text, manifestPath);
     await checkFiles(dir, manifest);
     return { kind: "stick", dir, manifest };
   }
   const name = qemuName(o.platform);
-  const noStickPlayer = `the stick has no player for ${target} (no ${join(PLAYERS_DIR, target, PLAYER_MANIFEST)})`;
-  if (!o.allowHostPlayer) throw new NoPlayerError(`${noStickPlayer}, and its policy does not allow the host's QEMU (allowHostPlayer: false)`);
+  const noStickPlayer =
+    text === undefined
+      ? `the stick has no player for ${target} (no ${join(PLAYERS_DIR, target, PLAYER_MANIFEST)})`
+      : `the stick's player for ${target} is not among the players its policy allows (${describePlayers(o.players)})`;
+  if (!allowed("host")) throw new NoPlayerError(`${noStickPlayer}, and its policy does not allow the host's QEMU (players: ${describePlayers(o.players)})`);
   const binary = findOnPath(name, o.path ?? process.env.PATH ?? "");
   if (binary === undefined) throw new NoPlayerError(`${noStickPlayer}, and there is no ${name} on this host's PATH (install QEMU, or rebuild the stick with --player ${target}=host)`);
   return { kind: "host", binary };
+}
+
+function describePlayers(players: readonly string[] | undefined): string {
+  return JSON.stringify(players ?? []);
 }
 
 async function checkFiles(dir: string, m: PlayerManifest): Promise<void> {

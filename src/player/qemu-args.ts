@@ -1,6 +1,7 @@
 import { HostTooSmallError } from "../errors/errors.js";
 import type { QemuAccelerator } from "../host/accelerator.js";
 import type { PlayerPolicy } from "../policy/player-policy.js";
+import type { PlayerCapabilities } from "./player-capabilities.js";
 
 const MiB = 1024 * 1024;
 /** Left free for the host (the launcher, its caches, the desktop) when the guest's RAM is capped. */
@@ -30,7 +31,7 @@ export interface QemuArgsInput {
   /** Where QEMU's QMP server is to listen. */
   qmp: Endpoint;
   /** What this player's build supports (player-capabilities.ts). */
-  capabilities: { sandbox: boolean };
+  capabilities: PlayerCapabilities;
   /** Absent: boot from the system disk. */
   boot?: BootFiles;
   /** "none" runs headless with the guest's first serial port on QEMU's stdin and stdout; "window" opens QEMU's default display. */
@@ -70,13 +71,30 @@ export function qemuArgs(o: QemuArgsInput): string[] {
     );
   }
   if (o.boot !== undefined) args.push("-kernel", o.boot.kernel, "-initrd", o.boot.initrd, "-append", o.boot.append);
-  // romfile= (empty): no PXE option ROM, which the guest does not boot from and the bundle does not carry
-  if (o.policy.network === "user") args.push("-netdev", "user,id=net0", "-device", "virtio-net-pci,netdev=net0,romfile=");
-  else args.push("-nic", "none");
+  args.push(...networkArgs(o.policy.network));
   // a controller that host USB devices are attached to through QMP while the guest runs; without leave, none
   if (o.policy.usbPassthrough) args.push("-device", "qemu-xhci,id=passthrough");
   if (o.display === "window") args.push("-device", "virtio-vga", "-device", "qemu-xhci,id=input", "-device", "usb-tablet,bus=input.0", "-display", "default");
   else args.push("-display", "none", "-serial", "stdio");
+  // the guest's spice-vdagent talks to QEMU's clipboard through this port; the display is the other end, so headless there is none
+  if (o.policy.clipboard && o.display === "window" && o.capabilities.vdagent) {
+    args.push(
+      "-chardev", "qemu-vdagent,id=vdagent,name=vdagent,clipboard=on",
+      "-device", "virtio-serial-pci,id=vdagent-serial",
+      "-device", "virtserialport,bus=vdagent-serial.0,chardev=vdagent,name=com.redhat.spice.0",
+    );
+  }
   args.push("-qmp", `${"socket" in o.qmp ? `unix:${q(o.qmp.socket)}` : `tcp:${o.qmp.host}:${String(o.qmp.port)}`},server=on,wait=off`);
   return args;
+}
+
+/** The guest's network device and its back end, as the policy's `network` says. */
+function networkArgs(network: PlayerPolicy["network"]): string[] {
+  switch (network) {
+    case "off":
+      return ["-nic", "none"];
+    case "user-mode":
+      // romfile= (empty): no PXE option ROM, which the guest does not boot from and the bundle does not carry
+      return ["-netdev", "user,id=net0", "-device", "virtio-net-pci,netdev=net0,romfile="];
+  }
 }

@@ -98,7 +98,7 @@ export async function runStick(o: RunOptions): Promise<PlayerOutcome> {
       checkStop();
       const policy = playerPolicy(session.stick.policyBytes);
       const player = await runnablePlayer(
-        await findPlayer({ stick: o.stick, platform: host.system.platform, arch: host.system.arch, allowHostPlayer: policy.allowHostPlayer, ...(env.PATH === undefined ? {} : { path: env.PATH }) }),
+        await findPlayer({ stick: o.stick, platform: host.system.platform, arch: host.system.arch, players: policy.players, ...(env.PATH === undefined ? {} : { path: env.PATH }) }),
         host,
         runDir,
         o.onStatus,

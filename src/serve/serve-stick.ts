@@ -18,6 +18,9 @@ import { lockStick } from "./stick-lock.js";
 import { systemChangesPolicy } from "../policy/system-changes.js";
 import { wipePassesPolicy } from "../policy/wipe-policy.js";
 import { hostCachePolicy } from "../policy/host-cache-policy.js";
+import { stickPolicy } from "../policy/policy-schema.js";
+import { stickStateAccess } from "../policy/stick-state-file.js";
+import { enforceStartPolicy } from "../policy/stick-state-updates.js";
 import { hostWipeRoots } from "../securewipe/host-roots.js";
 import { DEFAULT_WIPE_PASSES, SessionResidue, wipeStale, type WipeReport } from "../securewipe/residue.js";
 import { ResidueJournal } from "../securewipe/residue-journal-file.js";
@@ -142,6 +145,14 @@ export async function openServeSession(o: Omit<ServeOptions, "signal" | "onReady
     };
     const stick = await openStick(o.stick, o.unlock, { hostCache, bootProfile: o.bootProfile ?? {}, warn, afterUnlock });
     closers.push(() => stick.close());
+    // before anything is served: a revoked, expired or offline stick, or a clock turned back, stops here
+    await enforceStartPolicy({
+      access: stickStateAccess(stick.dir, stick.secrets.userKey, stick.header.stickId),
+      policy: stickPolicy(stick.policyBytes),
+      baseCreatedMs: stick.manifest.createdMs,
+      nowMs: Date.now(),
+      warn,
+    });
     const listen = typeof o.listen === "function" ? await o.listen(residue) : o.listen;
     const sessionDir = await residue.makeFolder("session", tmpdir());
 

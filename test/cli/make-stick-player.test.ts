@@ -47,6 +47,14 @@ test("make-stick build refuses a --player it cannot make, and a policy value the
   await writeFile(join(dir, "policy.json"), JSON.stringify({ network: "bridge" }));
   const policy = build("--policy", join(dir, "policy.json"));
   assert.equal(policy.status, EXIT.usage);
-  assert.match(policy.stderr, /network must be "user" or "none"/);
+  assert.match(policy.stderr, /network must be "off" or "user-mode"/);
+  await writeFile(join(dir, "policy.json"), JSON.stringify({ memroy: "4G" }));
+  const typo = build("--policy", join(dir, "policy.json"));
+  assert.equal(typo.status, EXIT.usage);
+  assert.match(typo.stderr, /unknown key "memroy" \(did you mean "memory"\?\)/);
+  await writeFile(join(dir, "policy.json"), JSON.stringify({ maxOfflineDays: 30 }));
+  const offline = build("--policy", join(dir, "policy.json"));
+  assert.equal(offline.status, EXIT.usage);
+  assert.match(offline.stderr, /maxOfflineDays needs updateUrl/);
   await assert.rejects(stat(out), { code: "ENOENT" });
 });

@@ -21,7 +21,7 @@ test("the bundled player boots a guest from qemuArgs' argv: three disks by seria
   const { path: image } = await writeImage(dir, [{ random: MiB }, { zeros: 7 * MiB }]);
   const stick = join(dir, "stick");
   await fastBuild({ image, out: stick, signingKey: await adminKey(dir), userSize: 8 * MiB, localSize: 8 * MiB, players: [{ target: "linux-x64", source: "host" }] });
-  const player = await findPlayer({ stick, platform: "linux", arch: "x64", allowHostPlayer: false, path: "" });
+  const player = await findPlayer({ stick, platform: "linux", arch: "x64", players: ["linux-x64"], path: "" });
   const capabilities = await probeCapabilities(player);
   const socket = join(dir, "nbd.sock");
   const s = await serve(["--stick", stick, "--socket", socket]);
@@ -41,7 +41,7 @@ blockdev --getsize64 ${guestDiskPath(DISK_SERIALS.system)}`;
           [
             ...qemuArgs({
               host: { cpus: 1, freeMemoryBytes: 2048 * MiB, accelerators: ["tcg"] },
-              policy: { ...DEFAULT_PLAYER_POLICY, network: "none", memoryBytes: 256 * MiB, cpus: 1 },
+              policy: { ...DEFAULT_PLAYER_POLICY, network: "off", memoryBytes: 256 * MiB, cpus: 1 },
               nbd: { socket },
               qmp: { socket: join(dir, "qmp.sock") },
               capabilities,

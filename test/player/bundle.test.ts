@@ -2,7 +2,7 @@
 // modules and firmware on the stick, started so that nothing is loaded from the host.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { chmod, readdir, readFile, stat, writeFile } from "node:fs/promises";
+import { chmod, mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
 import { askPlayer } from "../../src/host/player-probe.js";
@@ -48,7 +48,7 @@ test("the bundled player starts through its own loader and maps no library from 
   const r = await fastBuild({ image, out: stick, signingKey: await adminKey(dir), players: [LINUX_X64] });
   const root = join(stick, "players", "linux-x64");
   assert.deepEqual((await readdir(root)).sort(), ["bin", "firmware", "lib", "modules", "player.json"]);
-  const player = await findPlayer({ stick, platform: "linux", arch: "x64", allowHostPlayer: false, path: "" });
+  const player = await findPlayer({ stick, platform: "linux", arch: "x64", players: ["linux-x64"], path: "" });
   assert.equal(player.kind, "stick");
   const m = player.manifest;
   assert.equal(r.players[0]?.files, m.files.length);
@@ -56,7 +56,7 @@ test("the bundled player starts through its own loader and maps no library from 
   assert.ok(m.files.some((f) => f.path === "lib/ld-linux-x86-64.so.2"));
   assert.ok(m.files.some((f) => f.path === "firmware/seabios/bios-256k.bin"));
   assert.ok(m.files.some((f) => /^modules\/accel-tcg-x86_64\.so$/.test(f.path)));
-  assert.deepEqual(await probeCapabilities(player), { sandbox: true });
+  assert.deepEqual(await probeCapabilities(player), { sandbox: true, vdagent: true });
   const ask = askPlayer((args) => playerCommand(player, args, {}));
   assert.equal(await ask("tcg"), true, "the bundled player starts with TCG (a module) through its loader");
   assert.equal(await ask("whpx"), false, "and not with an accelerator a Linux build lacks");
@@ -105,13 +105,31 @@ test("a bundle that cannot be made fails the build before anything is written", 
   await assert.rejects(stat(out), { code: "ENOENT" });
 });
 
-test("findPlayer: no stick player, then the host's QEMU if the policy allows it, else an error that says what is missing", async (t) => {
+test("findPlayer: no stick player, then the host's QEMU if the policy's players allow it, else an error that says what is missing", async (t) => {
   const dir = await tempDir(t);
   await writeFile(join(dir, "qemu-system-x86_64"), "#!/bin/sh\n");
   await chmod(join(dir, "qemu-system-x86_64"), 0o755);
   const o = { stick: dir, platform: "linux" as const, arch: "x64" };
-  assert.deepEqual(await findPlayer({ ...o, allowHostPlayer: true, path: `/nonexistent:${dir}` }), { kind: "host", binary: join(dir, "qemu-system-x86_64") });
-  await assert.rejects(findPlayer({ ...o, allowHostPlayer: false, path: dir }), { code: "NO_PLAYER", message: /no player for linux-x64 .*policy does not allow the host's QEMU/ });
-  await assert.rejects(findPlayer({ ...o, allowHostPlayer: true, path: "/nonexistent" }), { code: "NO_PLAYER", message: /no qemu-system-x86_64 on this host's PATH/ });
-  await assert.rejects(findPlayer({ ...o, arch: "arm64", allowHostPlayer: false }), { message: /no player for linux-arm64/ });
+  assert.deepEqual(await findPlayer({ ...o, players: undefined, path: `/nonexistent:${dir}` }), { kind: "host", binary: join(dir, "qemu-system-x86_64") });
+  assert.deepEqual(await findPlayer({ ...o, players: ["host"], path: `/nonexistent:${dir}` }), { kind: "host", binary: join(dir, "qemu-system-x86_64") });
+  await assert.rejects(findPlayer({ ...o, players: ["linux-x64"], path: dir }), { code: "NO_PLAYER", message: /no player for linux-x64 .*policy does not allow the host's QEMU \(players: \["linux-x64"\]\)/ });
+  await assert.rejects(findPlayer({ ...o, players: ["host"], path: "/nonexistent" }), { code: "NO_PLAYER", message: /no qemu-system-x86_64 on this host's PATH/ });
+  await assert.rejects(findPlayer({ ...o, arch: "arm64", players: ["linux-x64"] }), { message: /no player for linux-arm64/ });
+});
+
+test("findPlayer: the stick's player is passed over when the policy's players leave it out: the host's QEMU if allowed, else refused saying why", async (t) => {
+  const dir = await tempDir(t);
+  await writeFile(join(dir, "qemu-system-x86_64"), "#!/bin/sh\n");
+  await chmod(join(dir, "qemu-system-x86_64"), 0o755);
+  // never parsed: a player the policy does not allow is not looked at
+  await mkdir(join(dir, "players", "linux-x64"), { recursive: true });
+  await writeFile(join(dir, "players", "linux-x64", "player.json"), "{}");
+  const o = { stick: dir, platform: "linux" as const, arch: "x64", path: dir };
+  assert.deepEqual(await findPlayer({ ...o, players: ["host"] }), { kind: "host", binary: join(dir, "qemu-system-x86_64") });
+  await assert.rejects(findPlayer({ ...o, players: ["windows-x64"] }), {
+    code: "NO_PLAYER",
+    message: /the stick's player for linux-x64 is not among the players its policy allows \(\["windows-x64"\]\), and its policy does not allow the host's QEMU/,
+  });
+  // allowed, it is the one chosen, and then it must be whole
+  await assert.rejects(findPlayer({ ...o, players: ["linux-x64", "host"] }), { code: "CORRUPT_STICK" });
 });

@@ -11,7 +11,7 @@ const base: QemuArgsInput = {
   policy: DEFAULT_PLAYER_POLICY,
   nbd: { socket: "/run/stickvm/nbd.sock" },
   qmp: { socket: "/run/stickvm/qmp.sock" },
-  capabilities: { sandbox: true },
+  capabilities: { sandbox: true, vdagent: true },
   display: "none",
 };
 const withPolicy = (p: Partial<PlayerPolicy>): Partial<QemuArgsInput> => ({ policy: { ...DEFAULT_PLAYER_POLICY, ...p } });
@@ -31,10 +31,11 @@ const cases: { name: string; change: Partial<QemuArgsInput>; option: string; wan
   { name: "accelerators in order, tcg last", change: {}, option: "-accel", want: ["kvm", "tcg"] },
   { name: "tcg alone", change: { host: { ...base.host, accelerators: ["tcg"] } }, option: "-accel", want: ["tcg"] },
   { name: "user-mode network", change: {}, option: "-netdev", want: ["user,id=net0"] },
-  { name: "network off: no netdev", change: withPolicy({ network: "none" }), option: "-netdev", want: [] },
-  { name: "network off: no nic", change: withPolicy({ network: "none" }), option: "-nic", want: ["none"] },
+  { name: "user-mode network: a virtio NIC on it", change: {}, option: "-nic", want: [] },
+  { name: "network off: no netdev", change: withPolicy({ network: "off" }), option: "-netdev", want: [] },
+  { name: "network off: no nic", change: withPolicy({ network: "off" }), option: "-nic", want: ["none"] },
   { name: "sandbox where supported", change: {}, option: "-sandbox", want: ["on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"] },
-  { name: "no sandbox where the build lacks it", change: { capabilities: { sandbox: false } }, option: "-sandbox", want: [] },
+  { name: "no sandbox where the build lacks it", change: { capabilities: { sandbox: false, vdagent: true } }, option: "-sandbox", want: [] },
   { name: "disk boot: no kernel", change: {}, option: "-kernel", want: [] },
   { name: "kernel boot", change: { boot: { kernel: "/k", initrd: "/i", append: "console=ttyS0" } }, option: "-kernel", want: ["/k"] },
   { name: "kernel boot: initrd", change: { boot: { kernel: "/k", initrd: "/i", append: "console=ttyS0" } }, option: "-initrd", want: ["/i"] },
@@ -79,4 +80,15 @@ test("qemu args: no defaults, no user config; no USB controller for host devices
 test("qemu args: a host without room for the smallest guest is refused with what it has", () => {
   assert.throws(() => qemuArgs({ ...base, host: { ...base.host, freeMemoryBytes: 768 * MiB - 1 } }), { code: "HOST_TOO_SMALL", message: /767 MiB of free memory/ });
   assert.throws(() => qemuArgs({ ...base, host: { ...base.host, freeMemoryBytes: 100 * MiB } }), { code: "HOST_TOO_SMALL" });
+});
+
+test("qemu args: clipboard through QEMU's vdagent only when the policy allows it, in a window, on a build that has it", () => {
+  const clipboard = (o: Partial<QemuArgsInput>): string[] => values(qemuArgs({ ...base, ...o }), "-chardev");
+  const on = { ...withPolicy({ clipboard: true }), display: "window" as const };
+  assert.deepEqual(clipboard(on), ["qemu-vdagent,id=vdagent,name=vdagent,clipboard=on"]);
+  assert.ok(values(qemuArgs({ ...base, ...on }), "-device").includes("virtserialport,bus=vdagent-serial.0,chardev=vdagent,name=com.redhat.spice.0"));
+  assert.deepEqual(clipboard({ display: "window" }), [], "policy default: off");
+  assert.deepEqual(clipboard({ ...on, display: "none" }), [], "headless: no display to share a clipboard with");
+  assert.deepEqual(clipboard({ ...on, capabilities: { sandbox: true, vdagent: false } }), [], "a build without qemu-vdagent");
+  assert.ok(!values(qemuArgs({ ...base, display: "window" }), "-device").some((d) => d.startsWith("virtio-serial")));
 });

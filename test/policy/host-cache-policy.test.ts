@@ -6,7 +6,7 @@ const policy = (o: unknown): Buffer => Buffer.from(JSON.stringify(o));
 
 test("host cache policy: kiosk, 4G and a quarter of the free disk by default; each key read", () => {
   assert.deepEqual(hostCachePolicy(undefined), { host: "kiosk", maxBytes: 4 * 1024 ** 3, freeShare: 0.25, dir: undefined });
-  assert.deepEqual(hostCachePolicy(policy({ network: "none" })), DEFAULT_HOST_CACHE_POLICY);
+  assert.deepEqual(hostCachePolicy(policy({ network: "off" })), DEFAULT_HOST_CACHE_POLICY);
   assert.deepEqual(hostCachePolicy(policy({ host: "trusted", cacheSize: "512M", cacheShareOfFreeDisk: 0.5, cacheDir: "/var/cache/stickvm" })), {
     host: "trusted",
     maxBytes: 512 * 1024 ** 2,

@@ -28,7 +28,7 @@ async function stickWith(t: Ctx, script: string, policy: Record<string, unknown>
   const dir = await tempDir(t);
   const { path, bytes } = await writeImage(dir, [{ random: 2 * MiB }]);
   const policyFile = join(dir, "policy.json");
-  await writeFile(policyFile, JSON.stringify({ network: "none", memory: "256M", cpus: 1, ...policy }));
+  await writeFile(policyFile, JSON.stringify({ network: "off", memory: "256M", cpus: 1, ...policy }));
   const stick = at ?? join(dir, "stick");
   await fastBuild({
     image: path, out: stick, signingKey: await adminKey(dir), userSize: 8 * MiB, localSize: 8 * MiB, policy: policyFile,
