@@ -17,6 +17,7 @@ import { readUnlock } from "../src/cli/unlock-options.js";
 import { runCli } from "../src/cli/run-cli.js";
 import { abortOnStopSignals, onStopSignals } from "../src/cli/stop-signals.js";
 import { DEFAULT_PROFILE_SECONDS, recordBootProfile } from "../src/admin/profile.js";
+import { stageUpdate } from "../src/update/stage.js";
 import { DEFAULT_CHUNK_SIZE } from "../stick-layout/format.js";
 
 function intOption(text: string): number {
@@ -120,6 +121,50 @@ async function main(argv: string[]): Promise<number> {
         console.log(`user disk ${r.userDiskSize} bytes, starting as ${r.userTemplate === undefined ? "zeros" : "the user template"}`);
         if (o.recoveryKeyFile !== undefined) console.log(`recovery key written to ${o.recoveryKeyFile as string}`);
         else console.log(`recovery key (shown once; store it apart from the stick):\n  ${r.recoveryKey}`);
+      } finally {
+        bar.end();
+        stop.dispose();
+      }
+    });
+
+  program
+    .command("update")
+    .description("stage a new base version on a stick (only the chunks it lacks); its launcher applies it at the next start, keeping the user disk")
+    .requiredOption("--stick <stick>", "stick folder")
+    .requiredOption("--image <file>", "the new system disk image, in any format build takes")
+    .addOption(new Option("--format <format>", "image format (default: detected)").choices(DISK_FORMATS))
+    .requiredOption("--signing-key <key>", "the admin secret key file the stick was built with")
+    .option("--policy <file>", "a new policy.json for the stick (default: it keeps its own)")
+    .option("--boot-kernel <file>", "a new kernel for direct boot (with --boot-initrd; default: the stick keeps its own)")
+    .option("--boot-initrd <file>", "the initrd for --boot-kernel")
+    .option("--boot-append <line>", "the kernel command line for --boot-kernel (default: empty)")
+    .option("--lineage <name>", "the image lineage the stick was built with", BUILD_DEFAULTS.lineage)
+    .option("--compression-level <n>", "zlib level 1 (fastest) to 9 (smallest)", intOption, BUILD_DEFAULTS.compressionLevel)
+    .option("--threads <n>", "worker threads", intOption, Math.max(1, Math.min(availableParallelism(), 8)))
+    .option("--pack-size <size>", "largest pack file", "512M")
+    .action(async (o: Record<string, string | number | undefined>) => {
+      const boot = bootOptionsFrom({ kernel: o.bootKernel as string | undefined, initrd: o.bootInitrd as string | undefined, append: o.bootAppend as string | undefined });
+      const stop = abortOnStopSignals("\ninterrupted: stopping the update");
+      const bar = progressBar("staging", "bytes");
+      try {
+        const r = await stageUpdate({
+          stick: o.stick as string,
+          image: o.image as string,
+          ...(o.format !== undefined ? { format: o.format as DiskFormat } : {}),
+          signingKey: o.signingKey as string,
+          ...(o.policy !== undefined ? { policy: o.policy as string } : {}),
+          ...(boot !== undefined ? { boot } : {}),
+          lineage: o.lineage as string,
+          compressionLevel: o.compressionLevel as number,
+          threads: o.threads as number,
+          packLimit: parseSize(String(o.packSize), "pack size"),
+          onProgress: bar.update,
+          signal: stop.signal,
+        });
+        bar.end();
+        const c = r.chunks;
+        console.log(`base version ${r.version} staged on ${o.stick as string} (the stick runs ${r.fromVersion} until its next start applies it)`);
+        console.log(`image: ${c.total} chunks (${c.zero} zero, ${c.duplicate} already on the stick or repeated, ${c.unique} new); ${r.bytesAdded} bytes added in ${r.newPacks} new pack(s)`);
       } finally {
         bar.end();
         stop.dispose();

@@ -164,7 +164,8 @@ async function removePartialStick(out: string, created: boolean): Promise<void> 
   if (created) await rmdir(out).catch(() => undefined);
 }
 
-async function readPolicy(path: string | undefined): Promise<Buffer | undefined> {
+/** Reads and checks a policy file for a stick (build, update): a JSON object whose player and cache keys the launcher accepts. */
+export async function readPolicy(path: string | undefined): Promise<Buffer | undefined> {
   if (path === undefined) return undefined;
   let buf: Buffer;
   try {
@@ -231,7 +232,7 @@ async function planPlayers(specs: PlayerSpec[]): Promise<BundlePlan[]> {
 }
 
 /** Opens a disk image and checks that a manifest can describe it. */
-async function openDisk(path: string, format: DiskFormat | undefined, what: string, chunkSize: number): Promise<ImageSource> {
+export async function openDisk(path: string, format: DiskFormat | undefined, what: string, chunkSize: number): Promise<ImageSource> {
   const source = await openImage(path, format);
   if (entryCountFor(source.size, chunkSize) > MAX_MANIFEST_ENTRIES) {
     await source.close();

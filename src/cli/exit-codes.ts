@@ -23,6 +23,7 @@ export function exitCodeFor(code: ErrorCode): number {
       return EXIT.usage;
     case "BAD_IMAGE":
     case "BAD_KEY_FILE":
+    case "UPDATE_REFUSED":
       return EXIT.badInput;
     case "WRONG_PASSPHRASE":
       return EXIT.wrongPassphrase;

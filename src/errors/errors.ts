@@ -20,6 +20,7 @@ export type ErrorCode =
   | "NO_PLAYER"
   | "HOST_TOO_SMALL"
   | "PLAYER_FAILED"
+  | "UPDATE_REFUSED"
   | "IO";
 
 export class StickvmError extends Error {
@@ -145,6 +146,13 @@ export class HostTooSmallError extends StickvmError {
 export class PlayerFailedError extends StickvmError {
   constructor(message: string) {
     super("PLAYER_FAILED", message);
+  }
+}
+
+/** A base update that must not be applied: signed by another key, not newer than the stick's base, tampered, or of another lineage. */
+export class UpdateRefusedError extends StickvmError {
+  constructor(message: string) {
+    super("UPDATE_REFUSED", message);
   }
 }
 

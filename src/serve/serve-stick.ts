@@ -25,6 +25,9 @@ import { stickHostId } from "../securewipe/stick-host-id.js";
 import { resolveHostTrust } from "../securewipe/host-trust.js";
 import { hkdf32 } from "../crypto/kdf.js";
 import { STICK_FILES } from "../../stick-layout/format.js";
+import type { StickHeader } from "../../stick-layout/header.js";
+import type { StickSecrets } from "../../stick-layout/secrets.js";
+import { applyStagedUpdate, type ApplyResult, type UpdateChoice, type UpdatePrompt } from "../update/apply.js";
 
 /** Decoded chunks of the user template kept in memory: the user log above it holds what the guest changed. */
 const TEMPLATE_CACHE_BYTES = 16 * 1024 * 1024;
@@ -57,6 +60,8 @@ export interface ServeOptions {
   wipePasses?: number;
   /** Policy `host: "ask"`: asks the person whether this computer is theirs (once per host; without it, a kiosk). */
   askTrust?: () => Promise<boolean>;
+  /** A staged base update is applied at the start (FORMAT.md §27.4); what it says, and whether to apply one that discards persistent system changes. */
+  update?: { onStatus: (message: string) => void; decide?: (prompt: UpdatePrompt) => Promise<UpdateChoice> };
 }
 
 export interface ServeReady {
@@ -140,7 +145,9 @@ export async function openServeSession(o: Omit<ServeOptions, "signal" | "onReady
       residue,
       hostTrust: () => resolveHostTrust(o.stick, hostId, o.askTrust, warn),
     };
-    const stick = await openStick(o.stick, o.unlock, { hostCache, bootProfile: o.bootProfile ?? {}, warn, afterUnlock });
+    const applyUpdate = (current: { dir: string; header: StickHeader; secrets: StickSecrets; policyBytes: Buffer | undefined }): Promise<ApplyResult> =>
+      applyStagedUpdate({ stickDir: current.dir, ...current, onStatus: o.update?.onStatus ?? (() => undefined), onWarning: warn, ...(o.update?.decide ? { decide: o.update.decide } : {}) });
+    const stick = await openStick(o.stick, o.unlock, { hostCache, bootProfile: o.bootProfile ?? {}, warn, afterUnlock, applyUpdate });
     closers.push(() => stick.close());
     const listen = typeof o.listen === "function" ? await o.listen(residue) : o.listen;
     const sessionDir = await residue.makeFolder("session", tmpdir());
