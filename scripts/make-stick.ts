@@ -18,6 +18,7 @@ import { runCli } from "../src/cli/run-cli.js";
 import { abortOnStopSignals, onStopSignals } from "../src/cli/stop-signals.js";
 import { DEFAULT_PROFILE_SECONDS, recordBootProfile } from "../src/admin/profile.js";
 import { stageUpdate } from "../src/update/stage.js";
+import { publishRepository } from "../src/update/publish.js";
 import { DEFAULT_CHUNK_SIZE } from "../stick-layout/format.js";
 
 function intOption(text: string): number {
@@ -169,6 +170,19 @@ async function main(argv: string[]): Promise<number> {
         bar.end();
         stop.dispose();
       }
+    });
+
+  program
+    .command("publish")
+    .description("write the stick's newest base version as a static update repository (plain files any web server serves) for the launchers' remote updates")
+    .requiredOption("--stick <stick>", "the admin's stick (its staged update, else its base)")
+    .requiredOption("--out <dir>", "new or empty folder for the repository")
+    .requiredOption("--signing-key <key>", "the admin secret key file the stick was built with")
+    .option("--lineage <name>", "the image lineage the stick was built with", BUILD_DEFAULTS.lineage)
+    .option("--revoke <stickId>", "a stick id (make-stick info prints it) whose launcher must refuse to start; repeat for more", (v: string, prev: string[] | undefined) => [...(prev ?? []), v])
+    .action(async (o: { stick: string; out: string; signingKey: string; lineage: string; revoke?: string[] }) => {
+      const r = await publishRepository({ stick: o.stick, out: o.out, signingKey: o.signingKey, lineage: o.lineage, revoke: o.revoke ?? [] });
+      console.log(`base version ${r.version} published to ${o.out}: ${r.files} files, ${r.bytes} bytes`);
     });
 
   program

@@ -18,7 +18,7 @@ export interface RevocationList {
 }
 
 export function encodeRevocationList(l: RevocationList, key: SigningKeyPair): Buffer {
-  const ids = [...new Map(l.stickIds.map((id) => [id.toString("hex"), id])).values()].sort(Buffer.compare);
+  const ids = [...new Map(l.stickIds.map((id) => [id.toString("hex"), id])).values()].sort((a, b) => Buffer.compare(a, b));
   const w = new ByteWriter().bytes(REVOCATION_MAGIC).u16(REVOCATION_VERSION).zeros(2).u32(ids.length).bytes(l.lineageId).u64(l.createdMs).bytes(key.publicKey);
   for (const id of ids) {
     if (id.length !== STICK_ID_BYTES) throw new Error("a stick id is 16 bytes");

@@ -27,6 +27,8 @@ import { hkdf32 } from "../crypto/kdf.js";
 import { STICK_FILES } from "../../stick-layout/format.js";
 import type { StickHeader } from "../../stick-layout/header.js";
 import type { StickSecrets } from "../../stick-layout/secrets.js";
+import { remoteUpdate } from "../update/remote-update.js";
+import { updatePolicy } from "../policy/update-policy.js";
 import { applyStagedUpdate, type ApplyResult, type UpdateChoice, type UpdatePrompt } from "../update/apply.js";
 
 /** Decoded chunks of the user template kept in memory: the user log above it holds what the guest changed. */
@@ -86,6 +88,37 @@ async function systemDevice(stick: OpenStick, base: BaseDevice, sessionDir: stri
   // a key of its own for the system-changes log, derived from the user key
   const key = hkdf32(stick.secrets.userKey, stick.header.stickId, "stickvm system changes v1");
   return openLogOnStick(join(stick.dir, systemChangesDir(stick.header.baseVersion)), key, base, changes.capacity);
+}
+
+/**
+ * With policy `updateUrl`: the remote update check, started in the background (the session does
+ * not wait for it); returns what stops it and waits for it, before the stick's keys are dropped.
+ */
+function checkForUpdates(stick: OpenStick, onStatus: (message: string) => void, warn: (message: string) => void): (() => Promise<void>) | undefined {
+  const policy = updatePolicy(stick.policyBytes);
+  if (policy.url === undefined) return undefined;
+  const stop = new AbortController();
+  const check = remoteUpdate({
+    stickDir: stick.dir,
+    header: stick.header,
+    secrets: stick.secrets,
+    template: stick.userTemplate?.manifest,
+    url: policy.url,
+    timeoutMs: policy.checkTimeoutMs,
+    signal: stop.signal,
+    onStatus,
+  }).then(
+    (r) => {
+      if (r.kind === "up-to-date") onStatus(`update: base version ${r.version} is the newest at ${policy.url?.href ?? ""}`);
+    },
+    (err: unknown) => {
+      if (!stop.signal.aborted) warn(`update check: ${err instanceof Error ? err.message : String(err)}`);
+    },
+  );
+  return async () => {
+    stop.abort();
+    await check;
+  };
 }
 
 /** A stick unlocked and served: what `stickvm serve` waits on, and what `stickvm run` starts the player against. */
@@ -149,6 +182,8 @@ export async function openServeSession(o: Omit<ServeOptions, "signal" | "onReady
       applyStagedUpdate({ stickDir: current.dir, ...current, onStatus: o.update?.onStatus ?? (() => undefined), onWarning: warn, ...(o.update?.decide ? { decide: o.update.decide } : {}) });
     const stick = await openStick(o.stick, o.unlock, { hostCache, bootProfile: o.bootProfile ?? {}, warn, afterUnlock, applyUpdate });
     closers.push(() => stick.close());
+    const remote = checkForUpdates(stick, o.update?.onStatus ?? (() => undefined), warn);
+    if (remote) closers.push(remote);
     const listen = typeof o.listen === "function" ? await o.listen(residue) : o.listen;
     const sessionDir = await residue.makeFolder("session", tmpdir());
 

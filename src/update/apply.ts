@@ -10,6 +10,7 @@ import { systemChangesPolicy } from "../policy/system-changes.js";
 import { updatePolicy } from "../policy/update-policy.js";
 import { syncFolder, writeNewFileDurably } from "../util/durable-file.js";
 import { checkStaged } from "./check-staged.js";
+import { downloadInProgress } from "./download-packs.js";
 import { completeHeaderPair, writeHeaderSlot } from "./header-pair.js";
 import { reclaim } from "./reclaim.js";
 import { findStagedRelease } from "./staged-release.js";
@@ -64,10 +65,13 @@ export async function applyStagedUpdate(o: ApplyOptions): Promise<ApplyResult> {
   await completeHeaderPair(stickDir, o.header, secrets.headerMacKey);
   await o.onStep?.("header-pair");
   const unchanged = { header: o.header, policyBytes: o.policyBytes };
+  // a remote download in progress writes packs from this one on: they are not garbage
+  const download = await downloadInProgress(stickDir);
+  const downloading = download === undefined ? {} : { packsFrom: download.firstPack };
   const { release, refused } = await findStagedRelease(stickDir, o.header);
   for (const why of refused) o.onWarning(`a staged update is refused: ${why}`);
   if (release === undefined) {
-    await reclaim(stickDir, o.header, {});
+    await reclaim(stickDir, o.header, downloading);
     return unchanged;
   }
   const manifest = await loadManifest(stickDir, o.header);
@@ -80,7 +84,7 @@ export async function applyStagedUpdate(o: ApplyOptions): Promise<ApplyResult> {
     o.onWarning(`${err.message}; it is removed, and the stick stays on base version ${o.header.baseVersion}`);
     await rm(join(stickDir, releaseFileName(release.baseVersion)), { force: true });
     await syncFolder(join(stickDir, STICK_FILES.baseDir));
-    await reclaim(stickDir, o.header, {});
+    await reclaim(stickDir, o.header, downloading);
     return unchanged;
   }
   const from = o.header.baseVersion;
@@ -95,7 +99,7 @@ export async function applyStagedUpdate(o: ApplyOptions): Promise<ApplyResult> {
       if (choice === "postpone") {
         await updateUpdateState(keys, (s) => ({ ...s, postponedVersion: to, postponeCount: postponed + 1 }));
         o.onStatus(`base update ${from} → ${to} postponed (${postponed + 1} of ${limit}); the stick stays on base version ${from}`);
-        await reclaim(stickDir, o.header, { version: to });
+        await reclaim(stickDir, o.header, { version: to, ...downloading });
         return unchanged;
       }
     } else o.onStatus(`base update ${from} → ${to} was postponed ${postponed} time(s), the most the policy allows: applying it now; the changes to the system disk are discarded (the user disk is kept)`);
@@ -127,7 +131,7 @@ export async function applyStagedUpdate(o: ApplyOptions): Promise<ApplyResult> {
   await writeHeaderSlot(stickDir, 0, header, secrets.headerMacKey);
   await o.onStep?.("header-second");
   o.onStatus(`base update applied: base version ${from} → ${to}`);
-  const reclaimed = await reclaim(stickDir, header, {});
+  const reclaimed = await reclaim(stickDir, header, downloading);
   if (reclaimed.files > 0) o.onStatus(`reclaimed ${reclaimed.files} file(s) of base version ${from} (${reclaimed.packs} pack(s))`);
   await o.onStep?.("reclaimed");
   return { header, policyBytes, applied: { from, to } };

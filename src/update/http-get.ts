@@ -19,6 +19,11 @@ export interface GetOptions {
   signal?: AbortSignal;
 }
 
+/** A file of the update repository at `base` (with or without its trailing slash). */
+export function repositoryUrl(base: URL, name: string): URL {
+  return new URL(name, base.href.endsWith("/") ? base : new URL(`${base.href}/`));
+}
+
 /** A file of the update repository, whole or a range of it, with Node's http and https modules. */
 export function fetchBytes(url: URL, o: GetOptions): Promise<Buffer> {
   return new Promise((resolve, reject) => {

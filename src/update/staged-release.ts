@@ -7,11 +7,8 @@ import { fileError, UpdateRefusedError } from "../errors/errors.js";
 import { LayoutError } from "../util/bytes.js";
 import { stickInventory } from "./stick-inventory.js";
 
-/**
- * A release record's bytes checked against what the stick trusts: the admin key its header pins,
- * its lineage, and a base version above the stick's (no rollback, no replay). UpdateRefusedError says which failed.
- */
-export function checkRelease(bytes: Buffer, header: Pick<StickHeader, "adminPublicKey" | "lineageId" | "baseVersion">, where: string): Release {
+/** A release record's bytes signed by the admin key the header pins, for its lineage; UpdateRefusedError says which failed. */
+export function authenticRelease(bytes: Buffer, header: Pick<StickHeader, "adminPublicKey" | "lineageId">, where: string): Release {
   let parsed;
   try {
     parsed = parseRelease(bytes);
@@ -22,6 +19,12 @@ export function checkRelease(bytes: Buffer, header: Pick<StickHeader, "adminPubl
   if (!releaseSignedBy(parsed, header.adminPublicKey)) throw new UpdateRefusedError(`${where} is not signed by the admin key pinned in this stick's header`);
   const r = parsed.release;
   if (!r.lineageId.equals(header.lineageId)) throw new UpdateRefusedError(`${where} is for another lineage than this stick's`);
+  return r;
+}
+
+/** An authentic release (`authenticRelease`) of a base version above the stick's: no rollback, no replay. */
+export function checkRelease(bytes: Buffer, header: Pick<StickHeader, "adminPublicKey" | "lineageId" | "baseVersion">, where: string): Release {
+  const r = authenticRelease(bytes, header, where);
   if (r.baseVersion <= header.baseVersion) {
     throw new UpdateRefusedError(`${where} is base version ${r.baseVersion}, not newer than this stick's ${header.baseVersion} (an older release is never applied: rollback)`);
   }
