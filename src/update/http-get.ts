@@ -4,7 +4,11 @@ import { StickvmError } from "../errors/errors.js";
 
 /** A failed request to the update repository: unreachable, timed out, or an answer that is not the file. */
 export class UpdateFetchError extends StickvmError {
-  constructor(message: string) {
+  constructor(
+    message: string,
+    /** What arrived before the failure (a range cut short keeps its whole records). */
+    readonly partial: Buffer = Buffer.alloc(0),
+  ) {
     super("IO", message);
   }
 }
@@ -29,9 +33,10 @@ export function fetchBytes(url: URL, o: GetOptions): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const get = url.protocol === "https:" ? httpsGet : httpGet;
     const headers = o.range ? { range: `bytes=${o.range.start}-${o.range.end - 1}` } : {};
+    const parts: Buffer[] = [];
     const fail = (why: string): void => {
       req.destroy();
-      reject(new UpdateFetchError(`${url.href}: ${why}`));
+      reject(new UpdateFetchError(`${url.href}: ${why}`, Buffer.concat(parts)));
     };
     const req = get(url, { headers, timeout: o.timeoutMs, ...(o.signal ? { signal: o.signal } : {}) }, (res: IncomingMessage) => {
       const expected = o.range ? o.range.end - o.range.start : undefined;
@@ -45,7 +50,6 @@ export function fetchBytes(url: URL, o: GetOptions): Promise<Buffer> {
         fail(`the server answered another range (${res.headers["content-range"] ?? "none"})`);
         return;
       }
-      const parts: Buffer[] = [];
       let length = 0;
       res.on("data", (d: Buffer) => {
         length += d.length;

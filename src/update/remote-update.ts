@@ -175,9 +175,19 @@ async function download(o: RemoteUpdateOptions, release: Release, current: Chunk
   let done = 0;
   try {
     for (const r of ranges) {
-      const bytes = await fetchBytes(repositoryUrl(o.url, packFileName(r.pack)), { range: { start: r.start, end: r.end }, maxBytes: r.end - r.start, timeoutMs: o.timeoutMs, ...signal });
+      let bytes: Buffer;
+      let cut: UpdateFetchError | undefined;
+      try {
+        bytes = await fetchBytes(repositoryUrl(o.url, packFileName(r.pack)), { range: { start: r.start, end: r.end }, maxBytes: r.end - r.start, timeoutMs: o.timeoutMs, ...signal });
+      } catch (err) {
+        if (!(err instanceof UpdateFetchError)) throw err;
+        // the records that arrived whole are kept
+        bytes = err.partial;
+        cut = err;
+      }
       for (const { id, loc } of r.records) {
         const at = loc.offset - r.start;
+        if (at + loc.length > bytes.length) break;
         let sealed;
         try {
           const record = parseRecord(bytes.subarray(at, at + loc.length));
@@ -189,14 +199,15 @@ async function download(o: RemoteUpdateOptions, release: Release, current: Chunk
           throw err;
         }
         fetched.set(id.toString("hex"), packs.index.locationAt(await packs.append(id, sealed)));
+        done += loc.length;
       }
-      done += r.end - r.start;
+      if (cut) throw cut;
     }
   } catch (err) {
     // what arrived is kept for the next start
     await packs.finish();
-    if (err instanceof UpdateFetchError || o.signal?.aborted === true) {
-      o.onStatus(`update: the download stopped after ${done} of ${total} bytes (${err instanceof Error ? err.message : String(err)}); it resumes at the next start`);
+    if (err instanceof UpdateFetchError) {
+      o.onStatus(`update: the download stopped after ${done} of ${total} bytes (${err.message}); it resumes at the next start`);
       return { kind: "interrupted", version: v, downloadedBytes: done, remainingBytes: total - done };
     }
     throw err;
