@@ -97,7 +97,11 @@ export async function loadSignedManifest<T extends { signerPublicKey: Buffer }>(
   pinnedKey: Buffer,
   digest: Buffer,
 ): Promise<T> {
-  const buf = await readStickFile(stickDir, name, lost(name));
+  return signedFileOf(name, await readStickFile(stickDir, name, lost(name)), parse, pinnedKey, digest);
+}
+
+/** Parses a signed file's bytes and checks them against the pinned admin key and the digest that names them; CorruptStickError says which failed. */
+export function signedFileOf<T extends { signerPublicKey: Buffer }>(name: string, buf: Buffer, parse: (buf: Buffer) => Signed<T>, pinnedKey: Buffer, digest: Buffer): T {
   let parsed;
   try {
     parsed = parse(buf);

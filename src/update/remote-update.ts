@@ -4,7 +4,7 @@ import { parseBootManifest, type BootManifest } from "../../stick-layout/boot-ma
 import { ChunkIndex, IndexBuilder, type ChunkLocation } from "../../stick-layout/chunk-index.js";
 import { bootManifestFileName, DEFAULT_PACK_LIMIT, indexFileName, manifestFileName, packFileName, releaseFileName, STICK_FILES, UPDATE_DOWNLOAD_DIR, versionPolicyFileName } from "../../stick-layout/format.js";
 import type { StickHeader } from "../../stick-layout/header.js";
-import { manifestSignedBy, parseManifest, ZERO_CHUNK_ID, type Manifest, type Signed } from "../../stick-layout/manifest.js";
+import { parseManifest, ZERO_CHUNK_ID, type Manifest, type Signed } from "../../stick-layout/manifest.js";
 import { parseRecord } from "../../stick-layout/pack.js";
 import type { Release } from "../../stick-layout/release.js";
 import type { StickSecrets } from "../../stick-layout/secrets.js";
@@ -12,9 +12,9 @@ import { DedupTable } from "../admin/dedup-table.js";
 import { ChunkDecodeError, decodeChunk } from "../chunkstore/chunk-codec.js";
 import { maxRecordLength } from "../chunkstore/pack-reader.js";
 import { PackWriter } from "../chunkstore/pack-writer.js";
-import { loadChunkIndex } from "../chunkstore/stick-files.js";
+import { loadChunkIndex, signedFileOf } from "../chunkstore/stick-files.js";
 import { sha256 } from "../crypto/hash.js";
-import { fileError, UpdateRefusedError } from "../errors/errors.js";
+import { CorruptStickError, fileError, UpdateRefusedError } from "../errors/errors.js";
 import { LayoutError } from "../util/bytes.js";
 import { syncFolder, writeNewFileDurably } from "../util/durable-file.js";
 import { DOWNLOAD_RELEASE, DOWNLOAD_STATE, downloadInProgress, scanDownloadPacks } from "./download-packs.js";
@@ -65,17 +65,16 @@ async function releaseFile(o: RemoteUpdateOptions, name: string, named: { digest
   return bytes;
 }
 
-function signedBy<T extends { signerPublicKey: Buffer; baseVersion: number; lineageId: Buffer }>(name: string, bytes: Buffer, parse: (b: Buffer) => Signed<T>, header: StickHeader, version: number): T {
-  let parsed;
+function signedBy<T extends { signerPublicKey: Buffer; baseVersion: number; lineageId: Buffer }>(name: string, bytes: Buffer, parse: (b: Buffer) => Signed<T>, header: StickHeader, named: { version: number; digest: Buffer }): T {
+  let m: T;
   try {
-    parsed = parse(bytes);
+    m = signedFileOf(name, bytes, parse, header.adminPublicKey, named.digest);
   } catch (err) {
-    if (err instanceof LayoutError) throw new UpdateRefusedError(`${name}: ${err.message}`);
+    if (err instanceof CorruptStickError) throw new UpdateRefusedError(err.message);
     throw err;
   }
-  if (!manifestSignedBy(parsed, header.adminPublicKey)) throw new UpdateRefusedError(`${name} is not signed by the admin key pinned in this stick's header`);
-  if (parsed.manifest.baseVersion !== version || !parsed.manifest.lineageId.equals(header.lineageId)) throw new UpdateRefusedError(`${name} belongs to another base version or lineage`);
-  return parsed.manifest;
+  if (m.baseVersion !== named.version || !m.lineageId.equals(header.lineageId)) throw new UpdateRefusedError(`${name} belongs to another base version or lineage`);
+  return m;
 }
 
 /** The records to fetch, grouped into range requests: neighbours in one pack coalesced, gaps included. */
@@ -145,9 +144,9 @@ async function download(o: RemoteUpdateOptions, release: Release, current: Chunk
   const v = release.baseVersion;
   const signal = o.signal ? { signal: o.signal } : {};
   const manifestBytes = await releaseFile(o, manifestFileName(v), release.manifest);
-  const manifest = signedBy(manifestFileName(v), manifestBytes, parseManifest, o.header, v);
+  const manifest = signedBy(manifestFileName(v), manifestBytes, parseManifest, o.header, { version: v, digest: release.manifest.digest });
   const bootBytes = release.boot && (await releaseFile(o, bootManifestFileName(v), release.boot));
-  const boot: BootManifest | undefined = bootBytes && signedBy(bootManifestFileName(v), bootBytes, parseBootManifest, o.header, v);
+  const boot: BootManifest | undefined = bootBytes && release.boot && signedBy(bootManifestFileName(v), bootBytes, parseBootManifest, o.header, { version: v, digest: release.boot.digest });
   const policyBytes = release.policy && (await releaseFile(o, versionPolicyFileName(v), release.policy));
   let remoteIndex: ChunkIndex;
   try {
