@@ -1,8 +1,10 @@
 import assert from "node:assert/strict";
-import { cp, readFile, writeFile } from "node:fs/promises";
+import { randomBytes } from "node:crypto";
+import { appendFile, cp, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
 import { packFileName, releaseFileName, UPDATE_DOWNLOAD_DIR } from "../../stick-layout/format.js";
+import { verifyStick } from "../../src/admin/verify.js";
 import { openStick } from "../../src/chunkstore/open-stick.js";
 import { StickvmError } from "../../src/errors/errors.js";
 import { freeLoopbackPort } from "../../src/run/free-port.js";
@@ -69,6 +71,8 @@ test("remote update through nginx: exact bytes stated, only missing chunks fetch
   assert.ok(await lastUpdateContact({ stickDir: f.user, stickId: Buffer.from(f.stickId, "hex"), userKey: (await openStick(f.user, { passphrase: PASSPHRASE }).then(async (o) => { const k = Buffer.from(o.secrets.userKey); await o.close(); return k; })) }) !== undefined, "the contact is recorded");
   assert.equal((await baseOf(f.user, true)).version, 1, "an interrupted download stages nothing; the stick works on version 1");
 
+  // a crash's torn tail on the download's pack: the resume cuts it and keeps the whole records
+  await appendFile(join(f.user, packFileName(1)), randomBytes(100));
   // the launcher resumes it: stickvm serve checks the policy's updateUrl in the background
   nginx = await startNginx(join(f.dir, "nginx"), f.www, f.port);
   t.after(() => nginx.stop());
@@ -88,6 +92,7 @@ test("remote update through nginx: exact bytes stated, only missing chunks fetch
   assert.equal(applied.version, 2);
   assert.ok(applied.bytes.equals(f.v2), "the next start serves version 2");
   assert.equal((await check(f.user, f.url)).kind, "up-to-date");
+  assert.ok((await verifyStick(f.user, { passphrase: PASSPHRASE })).ok, "every chunk of the updated stick decodes");
 
   // the revocation list: signed, naming the revoked stick
   const o = await openStick(f.user, { passphrase: PASSPHRASE });
