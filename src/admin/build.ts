@@ -32,6 +32,7 @@ import { ARGON2_DEFAULT, argon2ParamsProblem, type Argon2Params } from "../crypt
 import { CorruptStickError, fileError, InterruptedError, StickvmError, UsageError } from "../errors/errors.js";
 import { hostCachePolicy } from "../policy/host-cache-policy.js";
 import { playerPolicy } from "../policy/player-policy.js";
+import { updatePolicy } from "../policy/update-policy.js";
 import { syncFolder, writeNewFileDurably } from "../util/durable-file.js";
 import type { DiskFormat } from "./image-format.js";
 import { openImage, type ImageSource } from "./image-source.js";
@@ -184,6 +185,7 @@ export async function readPolicy(path: string | undefined): Promise<Buffer | und
     // a value the launcher would refuse is the admin's to fix, now
     playerPolicy(buf);
     hostCachePolicy(buf);
+    updatePolicy(buf);
   } catch (err) {
     if (err instanceof CorruptStickError) throw new UsageError(`policy ${path}: ${err.message.replace(/^policy\.json: /, "")}`);
     throw err;
