@@ -3,6 +3,7 @@
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Command } from "commander";
+import { updateDecision } from "../src/cli/ask-update.js";
 import { EXIT } from "../src/cli/exit-codes.js";
 import { getNewPassphrase } from "../src/cli/passphrase.js";
 import { readUnlock } from "../src/cli/unlock-options.js";
@@ -62,7 +63,10 @@ async function main(argv: string[]): Promise<number> {
     .option("--recovery-key-file <file>", "unlock with the recovery key in this file instead")
     .option("--cache-dir <dir>", "keep the host cache of base chunks under this folder (default: the policy's, else this OS's cache folder)")
     .option("--stats", "print the counters of the host cache, the stick's reads and the boot profile at exit")
-    .action(async (o: { stick: string; headless?: boolean; powerdownTimeout: number; passphraseFile?: string; recoveryKeyFile?: string; cacheDir?: string; stats?: boolean }) => {
+    .option("--apply-update", "apply a staged base update now even though it discards the system disk's persistent changes")
+    .option("--postpone-update", "postpone a staged base update that would discard the system disk's persistent changes (as often as the policy allows)")
+    .action(async (o: { stick: string; headless?: boolean; powerdownTimeout: number; passphraseFile?: string; recoveryKeyFile?: string; cacheDir?: string; stats?: boolean; applyUpdate?: boolean; postponeUpdate?: boolean }) => {
+      const decideUpdate = updateDecision(o);
       const io = terminalRunIo();
       const outcome = await runStick({
         stick: o.stick,
@@ -71,6 +75,7 @@ async function main(argv: string[]): Promise<number> {
         powerdownTimeoutMs: o.powerdownTimeout * 1000,
         ...(o.cacheDir === undefined ? {} : { cacheDir: o.cacheDir }),
         ...(o.stats === true ? { onStats: printStats } : {}),
+        ...(decideUpdate === undefined ? {} : { decideUpdate }),
         ...io,
       });
       io.onStatus(outcomeMessage(outcome));
@@ -87,8 +92,11 @@ async function main(argv: string[]): Promise<number> {
     .option("--recovery-key-file <file>", "unlock with the recovery key in this file instead")
     .option("--cache-dir <dir>", "keep the host cache of base chunks under this folder (default: the policy's, else this OS's cache folder)")
     .option("--stats", "print the counters of the host cache, the stick's reads and the boot profile at exit")
-    .action(async (o: { stick: string; socket?: string; port?: number; passphraseFile?: string; recoveryKeyFile?: string; cacheDir?: string; stats?: boolean }) => {
+    .option("--apply-update", "apply a staged base update now even though it discards the system disk's persistent changes")
+    .option("--postpone-update", "postpone a staged base update that would discard the system disk's persistent changes (as often as the policy allows)")
+    .action(async (o: { stick: string; socket?: string; port?: number; passphraseFile?: string; recoveryKeyFile?: string; cacheDir?: string; stats?: boolean; applyUpdate?: boolean; postponeUpdate?: boolean }) => {
       if ((o.socket === undefined) === (o.port === undefined)) throw new UsageError("give exactly one of --socket PATH and --port N");
+      const decide = updateDecision(o);
       const listen = o.socket !== undefined ? { socket: o.socket } : { port: o.port ?? 0 };
       const unlock = await readUnlock(o);
       const stop = abortOnStopSignals("stopping: flushing the user disk and removing this session's files");
@@ -104,6 +112,7 @@ async function main(argv: string[]): Promise<number> {
         onWiped: (report, which) => {
           for (const line of describeWipe(report, which)) process.stderr.write(`stickvm: ${line}\n`);
         },
+        update: { onStatus: (message) => process.stderr.write(`stickvm: ${message}\n`), ...(decide === undefined ? {} : { decide }) },
         onStats: (stats) => {
           for (const line of describeSession(stats)) process.stderr.write(`stickvm: ${line}\n`);
           if (o.stats === true) printStats(stats);

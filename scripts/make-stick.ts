@@ -20,6 +20,8 @@ import { readUnlock } from "../src/cli/unlock-options.js";
 import { runCli } from "../src/cli/run-cli.js";
 import { abortOnStopSignals, onStopSignals } from "../src/cli/stop-signals.js";
 import { DEFAULT_PROFILE_SECONDS, recordBootProfile } from "../src/admin/profile.js";
+import { stageUpdate } from "../src/update/stage.js";
+import { publishRepository } from "../src/update/publish.js";
 import { DEFAULT_CHUNK_SIZE } from "../stick-layout/format.js";
 
 function intOption(text: string): number {
@@ -127,6 +129,63 @@ async function main(argv: string[]): Promise<number> {
         bar.end();
         stop.dispose();
       }
+    });
+
+  program
+    .command("update")
+    .description("stage a new base version on a stick (only the chunks it lacks); its launcher applies it at the next start, keeping the user disk")
+    .requiredOption("--stick <stick>", "stick folder")
+    .requiredOption("--image <file>", "the new system disk image, in any format build takes")
+    .addOption(new Option("--format <format>", "image format (default: detected)").choices(DISK_FORMATS))
+    .requiredOption("--signing-key <key>", "the admin secret key file the stick was built with")
+    .option("--policy <file>", "a new policy.json for the stick (default: it keeps its own)")
+    .option("--boot-kernel <file>", "a new kernel for direct boot (with --boot-initrd; default: the stick keeps its own)")
+    .option("--boot-initrd <file>", "the initrd for --boot-kernel")
+    .option("--boot-append <line>", "the kernel command line for --boot-kernel (default: empty)")
+    .option("--lineage <name>", "the image lineage the stick was built with", BUILD_DEFAULTS.lineage)
+    .option("--compression-level <n>", "zlib level 1 (fastest) to 9 (smallest)", intOption, BUILD_DEFAULTS.compressionLevel)
+    .option("--threads <n>", "worker threads", intOption, Math.max(1, Math.min(availableParallelism(), 8)))
+    .option("--pack-size <size>", "largest pack file", "512M")
+    .action(async (o: Record<string, string | number | undefined>) => {
+      const boot = bootOptionsFrom({ kernel: o.bootKernel as string | undefined, initrd: o.bootInitrd as string | undefined, append: o.bootAppend as string | undefined });
+      const stop = abortOnStopSignals("\ninterrupted: stopping the update");
+      const bar = progressBar("staging", "bytes");
+      try {
+        const r = await stageUpdate({
+          stick: o.stick as string,
+          image: o.image as string,
+          ...(o.format !== undefined ? { format: o.format as DiskFormat } : {}),
+          signingKey: o.signingKey as string,
+          ...(o.policy !== undefined ? { policy: o.policy as string } : {}),
+          ...(boot !== undefined ? { boot } : {}),
+          lineage: o.lineage as string,
+          compressionLevel: o.compressionLevel as number,
+          threads: o.threads as number,
+          packLimit: parseSize(String(o.packSize), "pack size"),
+          onProgress: bar.update,
+          signal: stop.signal,
+        });
+        bar.end();
+        const c = r.chunks;
+        console.log(`base version ${r.version} staged on ${o.stick as string} (the stick runs ${r.fromVersion} until its next start applies it)`);
+        console.log(`image: ${c.total} chunks (${c.zero} zero, ${c.duplicate} already on the stick or repeated, ${c.unique} new); ${r.bytesAdded} bytes added in ${r.newPacks} new pack(s)`);
+      } finally {
+        bar.end();
+        stop.dispose();
+      }
+    });
+
+  program
+    .command("publish")
+    .description("write the stick's newest base version as a static update repository (plain files any web server serves) for the launchers' remote updates")
+    .requiredOption("--stick <stick>", "the admin's stick (its staged update, else its base)")
+    .requiredOption("--out <dir>", "new or empty folder for the repository")
+    .requiredOption("--signing-key <key>", "the admin secret key file the stick was built with")
+    .option("--lineage <name>", "the image lineage the stick was built with", BUILD_DEFAULTS.lineage)
+    .option("--revoke <stickId>", "a stick id (make-stick info prints it) whose launcher must refuse to start; repeat for more", (v: string, prev: string[] | undefined) => [...(prev ?? []), v])
+    .action(async (o: { stick: string; out: string; signingKey: string; lineage: string; revoke?: string[] }) => {
+      const r = await publishRepository({ stick: o.stick, out: o.out, signingKey: o.signingKey, lineage: o.lineage, revoke: o.revoke ?? [] });
+      console.log(`base version ${r.version} published to ${o.out}: ${r.files} files, ${r.bytes} bytes`);
     });
 
   program

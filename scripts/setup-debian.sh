@@ -10,7 +10,8 @@ cd "$(dirname "$0")/.."
 # nbdcopy), nbdkit, fio (its nbd engine).
 # busybox-static, xz-utils: the tiny Linux test guest (test/helpers/guest.ts).
 # osslsigncode: strips node.exe's Authenticode signature before the SEA blob goes in (npm run build:exe).
-PACKAGES=(qemu-utils tar e2fsprogs time qemu-system-x86 libnbd-bin nbdkit fio busybox-static xz-utils osslsigncode)
+# nginx-light: serves a published update repository on 127.0.0.1 in the remote update tests.
+PACKAGES=(qemu-utils tar e2fsprogs time qemu-system-x86 libnbd-bin nbdkit fio busybox-static xz-utils osslsigncode nginx-light)
 
 need_node="20.19.0"
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then

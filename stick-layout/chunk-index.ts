@@ -53,6 +53,11 @@ export class IndexBuilder {
     return this.rows.subarray(at, at + CHUNK_ID_BYTES);
   }
 
+  locationAt(row: number): ChunkLocation {
+    const at = row * INDEX_ENTRY_BYTES;
+    return { pack: this.rows.readUInt32LE(at + 32), offset: Number(this.rows.readBigUInt64LE(at + 36)), length: this.rows.readUInt32LE(at + 44) };
+  }
+
   encode(packCount: number): Buffer {
     const order = Array.from({ length: this.count }, (_, i) => i).sort((a, b) => Buffer.compare(this.idAt(a), this.idAt(b)));
     const head = new ByteWriter().bytes(INDEX_MAGIC).u16(INDEX_VERSION).zeros(2).u32(this.count).u32(packCount).zeros(4).finish();

@@ -54,6 +54,22 @@ export function bootManifestFileName(baseVersion: number): string {
   return `${STICK_FILES.baseDir}/boot-${baseVersion.toString().padStart(8, "0")}.bin`;
 }
 
+/** The admin's signed release record of a base version (§27.1): staged by make-stick update, kept until the next one applies. */
+export function releaseFileName(baseVersion: number): string {
+  return `${STICK_FILES.baseDir}/release-${baseVersion.toString().padStart(8, "0")}.bin`;
+}
+
+/** The policy a base update brought (§27.3), read when policy.json does not match the header. */
+export function versionPolicyFileName(baseVersion: number): string {
+  return `${STICK_FILES.baseDir}/policy-${baseVersion.toString().padStart(8, "0")}.json`;
+}
+
+/** The two slots of the update state (§27.5), written by launchers only. */
+export const UPDATE_STATE_FILES = ["update-state-0.bin", "update-state-1.bin"] as const;
+
+/** A remote update being downloaded (§28.4): the release and its files, until they are staged. */
+export const UPDATE_DOWNLOAD_DIR = "update-download";
+
 export function packFileName(packNumber: number): string {
   return `${STICK_FILES.chunksDir}/pack-${packNumber.toString().padStart(8, "0")}.svp`;
 }

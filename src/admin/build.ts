@@ -124,7 +124,8 @@ function checkOptions(o: BuildOptions): void {
   if (o.passphrase.length === 0) throw new UsageError("the passphrase is empty");
 }
 
-async function readPolicy(path: string | undefined): Promise<Buffer | undefined> {
+/** Reads and checks a policy file for a stick (build, update): a JSON object that passes the policy schema. */
+export async function readPolicy(path: string | undefined): Promise<Buffer | undefined> {
   if (path === undefined) return undefined;
   let buf: Buffer;
   try {
@@ -193,7 +194,7 @@ async function planPlayers(specs: PlayerSpec[]): Promise<BundlePlan[]> {
 }
 
 /** Opens a disk image and checks that a manifest can describe it. */
-async function openDisk(path: string, format: DiskFormat | undefined, what: string, chunkSize: number): Promise<ImageSource> {
+export async function openDisk(path: string, format: DiskFormat | undefined, what: string, chunkSize: number): Promise<ImageSource> {
   const source = await openImage(path, format);
   if (entryCountFor(source.size, chunkSize) > MAX_MANIFEST_ENTRIES) {
     await source.close();

@@ -1,3 +1,4 @@
+import type { ChunkLocation } from "../../stick-layout/chunk-index.js";
 import { entryCountFor } from "../../stick-layout/manifest.js";
 import type { PackWriter } from "../chunkstore/pack-writer.js";
 import { InterruptedError } from "../errors/errors.js";
@@ -36,6 +37,10 @@ export interface WriteChunksOptions {
   signal?: AbortSignal;
   /** Bytes read so far over the bytes of all disks. */
   onProgress?: (bytesDone: number, bytesTotal: number) => void;
+  /** The ids already in `packs.index` (a base update's kept chunks); default: none. */
+  dedup?: DedupTable;
+  /** Where the stick already holds a chunk (a base update): indexed there instead of stored again. */
+  reuse?: (id: Buffer) => ChunkLocation | undefined;
 }
 
 /**
@@ -45,7 +50,7 @@ export interface WriteChunksOptions {
  */
 export async function writeDisks(sources: ChunkSource[], packs: PackWriter, o: WriteChunksOptions): Promise<DiskChunks[]> {
   const { chunkSize } = o;
-  const seen = new DedupTable(packs.index);
+  const seen = o.dedup ?? new DedupTable(packs.index);
   const batchBytes = Math.max(chunkSize, BATCH_BYTES - (BATCH_BYTES % chunkSize));
   // two batches per thread keep every worker busy while the main thread reads and writes
   const pipeline = new ChunkPipeline({ ...o.keys, chunkSize, level: o.compressionLevel }, o.threads, batchBytes, o.threads * 2);
@@ -99,6 +104,12 @@ async function writeDisk(
       const body = sealed.subarray(at, at + len);
       at += len;
       if (seen.find(id) !== undefined) {
+        counts.duplicate += 1;
+        continue;
+      }
+      const kept = o.reuse?.(id);
+      if (kept !== undefined) {
+        seen.add(id, packs.index.add({ id, ...kept }));
         counts.duplicate += 1;
         continue;
       }

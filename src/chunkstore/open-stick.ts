@@ -56,6 +56,11 @@ export interface OpenStickOptions {
   bootProfile?: BootProfileOptions;
   /** Warnings about the profile (a damaged slot, a failed save): never fatal. */
   warn?: (message: string) => void;
+  /**
+   * Runs once the header is authentic and its policy checked, before the manifests are read: a
+   * staged base update is applied here (src/update/apply.ts), and the header and policy it returns are used.
+   */
+  applyUpdate?: (current: { dir: string; header: StickHeader; secrets: StickSecrets; policyBytes: Buffer | undefined }) => Promise<{ header: StickHeader; policyBytes: Buffer | undefined }>;
   /** Runs once the stick is unlocked and its policy checked, before the host cache is opened (the stale residue wipe). */
   afterUnlock?: (policyBytes: Buffer | undefined) => Promise<void>;
 }
@@ -71,8 +76,9 @@ export async function openStick(dir: string, how: Unlock, options: OpenStickOpti
   checkSlotsBelong(copies, slots);
   const secrets = await unlock(slots, how);
   try {
-    const header = authenticHeader(copies, secrets, slots);
-    const policyBytes = await loadPolicyBytes(dir, header);
+    const authentic = authenticHeader(copies, secrets, slots);
+    const current = { dir, header: authentic, secrets, policyBytes: await loadPolicyBytes(dir, authentic) };
+    const { header, policyBytes } = options.applyUpdate ? await options.applyUpdate(current) : current;
     const manifest = await loadManifest(dir, header);
     const templateManifest = await loadUserTemplate(dir, header, manifest);
     const bootManifest = await loadBootManifest(dir, header, manifest);

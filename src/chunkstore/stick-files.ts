@@ -2,7 +2,7 @@ import { readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { ChunkIndex } from "../../stick-layout/chunk-index.js";
 import { parseBootManifest, type BootManifest } from "../../stick-layout/boot-manifest.js";
-import { bootManifestFileName, indexFileName, manifestFileName, STICK_FILES, UNPACK_MARKER, USER_TEMPLATE_BASE_VERSION } from "../../stick-layout/format.js";
+import { bootManifestFileName, indexFileName, manifestFileName, STICK_FILES, UNPACK_MARKER, USER_TEMPLATE_BASE_VERSION, versionPolicyFileName } from "../../stick-layout/format.js";
 import { HEADER_FILE_BYTES, headerMacValid, NewerFormatError, parseHeaderFile, type ParsedHeaderCopy, type StickHeader } from "../../stick-layout/header.js";
 import { parseKeySlots, unlockSlots, type KeySlotsFile } from "../../stick-layout/keyslots.js";
 import { manifestSignedBy, parseManifest, type Manifest, type Signed } from "../../stick-layout/manifest.js";
@@ -128,14 +128,18 @@ export function authenticHeader(copies: ParsedHeaderCopy[], secrets: StickSecret
 }
 
 /** Reads and parses a signed manifest, and checks it against the pinned admin key and the header's digest of it. */
-async function loadSignedManifest<T extends { signerPublicKey: Buffer }>(
+export async function loadSignedManifest<T extends { signerPublicKey: Buffer }>(
   stickDir: string,
   name: string,
   parse: (buf: Buffer) => Signed<T>,
   pinnedKey: Buffer,
   digest: Buffer,
 ): Promise<T> {
-  const buf = await readStickFile(stickDir, name, lost(name));
+  return signedFileOf(name, await readStickFile(stickDir, name, lost(name)), parse, pinnedKey, digest);
+}
+
+/** Parses a signed file's bytes and checks them against the pinned admin key and the digest that names them; CorruptStickError says which failed. */
+export function signedFileOf<T extends { signerPublicKey: Buffer }>(name: string, buf: Buffer, parse: (buf: Buffer) => Signed<T>, pinnedKey: Buffer, digest: Buffer): T {
   let parsed;
   try {
     parsed = parse(buf);
@@ -197,7 +201,7 @@ export async function loadBootManifest(stickDir: string, header: StickHeader, ba
   return m;
 }
 
-export async function loadChunkIndex(stickDir: string, header: StickHeader): Promise<ChunkIndex> {
+export async function loadChunkIndex(stickDir: string, header: Pick<StickHeader, "baseVersion">): Promise<ChunkIndex> {
   const name = indexFileName(header.baseVersion);
   const buf = await readStickFile(stickDir, name, lost(name));
   try {
@@ -208,24 +212,32 @@ export async function loadChunkIndex(stickDir: string, header: StickHeader): Pro
   }
 }
 
+/** A file's bytes, or undefined when it does not exist. */
+async function readIfPresent(path: string): Promise<Buffer | undefined> {
+  try {
+    return await readFile(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw fileError(err, "read", path);
+  }
+}
+
 /**
  * policy.json's bytes, checked against the digest in the authenticated header (all zeros:
- * the stick has no policy, and then there must be no file). CorruptStickError when they differ.
+ * the stick has no policy, and then there must be no file). A base update that brought a
+ * policy leaves it in base/policy-<base version>.json (§27.3), read when policy.json does not
+ * match. CorruptStickError when neither matches.
  */
 export async function loadPolicyBytes(stickDir: string, header: StickHeader): Promise<Buffer | undefined> {
-  const path = join(stickDir, STICK_FILES.policy);
   const none = header.policyDigest.every((b) => b === 0);
-  let buf: Buffer | undefined;
-  try {
-    buf = await readFile(path);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw fileError(err, "read", path);
-  }
+  const buf = await readIfPresent(join(stickDir, STICK_FILES.policy));
   if (none) {
     if (buf !== undefined) throw new CorruptStickError(`${STICK_FILES.policy} is present but the header names no policy`);
     return undefined;
   }
+  if (buf !== undefined && sha256(buf).equals(header.policyDigest)) return buf;
+  const updated = header.baseVersion > 1 ? await readIfPresent(join(stickDir, versionPolicyFileName(header.baseVersion))) : undefined;
+  if (updated !== undefined && sha256(updated).equals(header.policyDigest)) return updated;
   if (buf === undefined) throw new CorruptStickError(`${STICK_FILES.policy} is missing`);
-  if (!sha256(buf).equals(header.policyDigest)) throw new CorruptStickError(`${STICK_FILES.policy} does not match the digest in the header (edited)`);
-  return buf;
+  throw new CorruptStickError(`${STICK_FILES.policy} does not match the digest in the header (edited)`);
 }

@@ -26,6 +26,7 @@ export function exitCodeFor(code: ErrorCode): number {
     case "BAD_IMAGE":
     case "BAD_ARCHIVE":
     case "BAD_KEY_FILE":
+    case "UPDATE_REFUSED":
       return EXIT.badInput;
     case "WRONG_PASSPHRASE":
       return EXIT.wrongPassphrase;

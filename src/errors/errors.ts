@@ -23,6 +23,7 @@ export type ErrorCode =
   | "PLAYER_FAILED"
   | "POLICY_REFUSED"
   | "REVOKED"
+  | "UPDATE_REFUSED"
   | "IO";
 
 export class StickvmError extends Error {
@@ -176,6 +177,13 @@ export class PolicyRefusedError extends StickvmError {
 export class RevokedError extends StickvmError {
   constructor(message: string) {
     super("REVOKED", message);
+  }
+}
+
+/** A base update that must not be applied: signed by another key, not newer than the stick's base, tampered, or of another lineage. */
+export class UpdateRefusedError extends StickvmError {
+  constructor(message: string) {
+    super("UPDATE_REFUSED", message);
   }
 }
 

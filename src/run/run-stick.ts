@@ -20,6 +20,7 @@ import type { Terminal } from "./guest-terminal.js";
 import { freeLoopbackPort } from "./free-port.js";
 import { copyPlayerForExec } from "./player-exec-copy.js";
 import { runPlayerSession, type PlayerOutcome } from "./player-session.js";
+import type { UpdateChoice, UpdatePrompt } from "../update/apply.js";
 import { canExecuteIn, createRunFolder, runFolderCandidates } from "./run-folder.js";
 
 export interface RunOptions {
@@ -42,6 +43,8 @@ export interface RunOptions {
   bootProfile?: BootProfileOptions;
   /** Policy `host: "ask"`: asks the person whether this computer is theirs (the CLI's terminal; absent: a kiosk). */
   askTrust?: () => Promise<boolean>;
+  /** Whether to apply a staged update that discards persistent system changes (absent: postponed, until the policy's limit). */
+  decideUpdate?: (prompt: UpdatePrompt) => Promise<UpdateChoice>;
   /** How QEMU reaches the NBD server and its own QMP socket: Unix sockets, except on Windows (TCP on 127.0.0.1). */
   transport?: "unix" | "tcp";
 }
@@ -86,6 +89,7 @@ export async function runStick(o: RunOptions): Promise<PlayerOutcome> {
       ...(o.bootProfile === undefined ? {} : { bootProfile: o.bootProfile }),
       ...(env.STICKVM_LAUNCHER_COPY ? { launcherCopy: env.STICKVM_LAUNCHER_COPY } : {}),
       ...(o.askTrust === undefined ? {} : { askTrust: o.askTrust }),
+      update: { onStatus: o.onStatus, ...(o.decideUpdate === undefined ? {} : { decide: o.decideUpdate }) },
     });
     const stickGone = new AbortController();
     let presence: StickPresence | undefined;

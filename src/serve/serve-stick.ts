@@ -28,6 +28,11 @@ import { stickHostId } from "../securewipe/stick-host-id.js";
 import { resolveHostTrust } from "../securewipe/host-trust.js";
 import { hkdf32 } from "../crypto/kdf.js";
 import { STICK_FILES } from "../../stick-layout/format.js";
+import type { StickHeader } from "../../stick-layout/header.js";
+import type { StickSecrets } from "../../stick-layout/secrets.js";
+import { remoteUpdate } from "../update/remote-update.js";
+import { updatePolicy } from "../policy/update-policy.js";
+import { applyStagedUpdate, type ApplyResult, type UpdateChoice, type UpdatePrompt } from "../update/apply.js";
 
 /** Decoded chunks of the user template kept in memory: the user log above it holds what the guest changed. */
 const TEMPLATE_CACHE_BYTES = 16 * 1024 * 1024;
@@ -60,6 +65,8 @@ export interface ServeOptions {
   wipePasses?: number;
   /** Policy `host: "ask"`: asks the person whether this computer is theirs (once per host; without it, a kiosk). */
   askTrust?: () => Promise<boolean>;
+  /** A staged base update is applied at the start (FORMAT.md §27.4); what it says, and whether to apply one that discards persistent system changes. */
+  update?: { onStatus: (message: string) => void; decide?: (prompt: UpdatePrompt) => Promise<UpdateChoice> };
 }
 
 export interface ServeReady {
@@ -84,6 +91,37 @@ async function systemDevice(stick: OpenStick, base: BaseDevice, sessionDir: stri
   // a key of its own for the system-changes log, derived from the user key
   const key = hkdf32(stick.secrets.userKey, stick.header.stickId, "stickvm system changes v1");
   return openLogOnStick(join(stick.dir, systemChangesDir(stick.header.baseVersion)), key, base, changes.capacity);
+}
+
+/**
+ * With policy `updateUrl`: the remote update check, started in the background (the session does
+ * not wait for it); returns what stops it and waits for it, before the stick's keys are dropped.
+ */
+function checkForUpdates(stick: OpenStick, onStatus: (message: string) => void, warn: (message: string) => void): (() => Promise<void>) | undefined {
+  const policy = updatePolicy(stick.policyBytes);
+  if (policy.url === undefined) return undefined;
+  const stop = new AbortController();
+  const check = remoteUpdate({
+    stickDir: stick.dir,
+    header: stick.header,
+    secrets: stick.secrets,
+    template: stick.userTemplate?.manifest,
+    url: policy.url,
+    timeoutMs: policy.checkTimeoutMs,
+    signal: stop.signal,
+    onStatus,
+  }).then(
+    (r) => {
+      if (r.kind === "up-to-date") onStatus(`update: base version ${r.version} is the newest at ${policy.url?.href ?? ""}`);
+    },
+    (err: unknown) => {
+      if (!stop.signal.aborted) warn(`update check: ${err instanceof Error ? err.message : String(err)}`);
+    },
+  );
+  return async () => {
+    stop.abort();
+    await check;
+  };
 }
 
 /** A stick unlocked and served: what `stickvm serve` waits on, and what `stickvm run` starts the player against. */
@@ -143,7 +181,9 @@ export async function openServeSession(o: Omit<ServeOptions, "signal" | "onReady
       residue,
       hostTrust: () => resolveHostTrust(o.stick, hostId, o.askTrust, warn),
     };
-    const stick = await openStick(o.stick, o.unlock, { hostCache, bootProfile: o.bootProfile ?? {}, warn, afterUnlock });
+    const applyUpdate = (current: { dir: string; header: StickHeader; secrets: StickSecrets; policyBytes: Buffer | undefined }): Promise<ApplyResult> =>
+      applyStagedUpdate({ stickDir: current.dir, ...current, onStatus: o.update?.onStatus ?? (() => undefined), onWarning: warn, ...(o.update?.decide ? { decide: o.update.decide } : {}) });
+    const stick = await openStick(o.stick, o.unlock, { hostCache, bootProfile: o.bootProfile ?? {}, warn, afterUnlock, applyUpdate });
     closers.push(() => stick.close());
     // before anything is served: a revoked, expired or offline stick, or a clock turned back, stops here
     await enforceStartPolicy({
@@ -153,6 +193,8 @@ export async function openServeSession(o: Omit<ServeOptions, "signal" | "onReady
       nowMs: Date.now(),
       warn,
     });
+    const remote = checkForUpdates(stick, o.update?.onStatus ?? (() => undefined), warn);
+    if (remote) closers.push(remote);
     const listen = typeof o.listen === "function" ? await o.listen(residue) : o.listen;
     const sessionDir = await residue.makeFolder("session", tmpdir());
 
