@@ -186,3 +186,64 @@ function applySectors(file: Buffer, position: number, data: Buffer, keep: (secto
   }
   return out;
 }
+
+/**
+ * crashState for prefixes taken in increasing order, faster: the writes already durable are
+ * applied once, to an image kept from state to state, and a state copies only the files its
+ * unsynced writes change. Runs that create or remove files are built by crashState each time.
+ */
+export class CrashStates {
+  private readonly image: Map<string, Buffer>;
+  /** Per file, the writes not yet durable at `prefix`, in order. */
+  private readonly pending = new Map<string, number[]>();
+  private prefix = 0;
+  private readonly simple: boolean;
+
+  constructor(
+    private readonly base: Map<string, Buffer>,
+    private readonly ops: FileOp[],
+  ) {
+    this.simple = ops.every((op) => op.kind === "write" || op.kind === "sync" || op.kind === "syncFolder");
+    this.image = copyFiles(base);
+  }
+
+  /** The files after a crash once `prefix` operations had been issued (prefixes must not decrease); files are shared, read only. */
+  at(prefix: number, choice: CrashChoice): Map<string, Buffer> {
+    if (!this.simple) return crashState(this.base, this.ops, prefix, choice);
+    if (prefix < this.prefix) throw new Error("crash states must be asked for in increasing prefix order");
+    for (; this.prefix < prefix; this.prefix++) this.advance(this.prefix);
+    const unsynced = [...this.pending.values()].flat().sort((a, b) => a - b);
+    const kept = unsynced.filter((i) => choice.keepUnsynced(i));
+    const last = kept.at(-1);
+    const files = new Map(this.image);
+    const copied = new Set<string>();
+    for (const i of kept) {
+      const op = this.ops[i];
+      if (op?.kind !== "write") continue;
+      const file = files.get(op.path);
+      if (file === undefined) continue;
+      const own = copied.has(op.path) ? file : Buffer.from(file);
+      copied.add(op.path);
+      const data = i === last && choice.tornBytes !== undefined ? op.data.subarray(0, Math.min(choice.tornBytes, op.data.length)) : op.data;
+      files.set(op.path, choice.keepSector === undefined ? applyWrite(own, op.position, data) : applySectors(own, op.position, data, (s) => choice.keepSector?.(i, s) === true));
+    }
+    return files;
+  }
+
+  /** Takes operation `i` into the prefix: a write waits for its sync; a sync makes its file's waiting writes durable. */
+  private advance(i: number): void {
+    const op = this.ops[i];
+    if (op?.kind === "write") {
+      const list = this.pending.get(op.path) ?? [];
+      list.push(i);
+      this.pending.set(op.path, list);
+    } else if (op?.kind === "sync") {
+      for (const w of this.pending.get(op.path) ?? []) {
+        const write = this.ops[w];
+        const file = this.image.get(op.path);
+        if (write?.kind === "write" && file !== undefined) this.image.set(op.path, applyWrite(file, write.position, write.data));
+      }
+      this.pending.delete(op.path);
+    }
+  }
+}
