@@ -96,7 +96,7 @@ async function checkLog(open: () => Promise<BlockDevice>, model: SectorModel, pr
   }
 }
 
-/** After a crash, a FUA write and a flush-and-reopen: both writes must be there, and the rest as before. */
+/** After a crash, a FUA write, then a reopening: the write must be there, and the rest as the crash left it. */
 async function goOnFrom(open: () => Promise<BlockDevice>, model: SectorModel, prefix: number, next: (n: number) => number): Promise<string | undefined> {
   const sectors = 1 + next(64);
   const first = next(model.sectors - sectors + 1);
