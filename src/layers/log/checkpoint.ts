@@ -2,7 +2,7 @@ import { AEAD_OVERHEAD, AeadAuthError, open, seal } from "../../crypto/aead.js";
 import { CorruptStickError } from "../../errors/errors.js";
 import { ByteReader, LayoutError } from "../../util/bytes.js";
 import type { ExtentMap } from "./extent-map.js";
-import type { LogFiles } from "./files.js";
+import type { StoreFiles } from "../../util/store-files.js";
 import { MAX_RECORD_BLOCKS, checkpointAad, checkpointFileName, sealedDataBytes, type LogPosition } from "./format.js";
 import type { LogKeys } from "./keys.js";
 
@@ -82,7 +82,7 @@ export function sealCheckpoint(keys: LogKeys, logId: Buffer, ref: CheckpointRef,
   return seal(keys.data(ref.generation), encodeCheckpoint(map), checkpointAad(logId, ref.slot, ref.generation, ref.start));
 }
 
-export async function writeCheckpoint(files: LogFiles, dir: string, slot: number, sealed: Buffer): Promise<void> {
+export async function writeCheckpoint(files: StoreFiles, dir: string, slot: number, sealed: Buffer): Promise<void> {
   const file = await files.open(`${dir}/${checkpointFileName(slot)}`);
   try {
     await file.write(sealed, 0);
@@ -93,7 +93,7 @@ export async function writeCheckpoint(files: LogFiles, dir: string, slot: number
 }
 
 export async function loadCheckpoint(
-  files: LogFiles,
+  files: StoreFiles,
   dir: string,
   keys: LogKeys,
   logId: Buffer,

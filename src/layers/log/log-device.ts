@@ -10,7 +10,7 @@ import { AppendBuffer } from "./append-buffer.js";
 import { BlockReader } from "./block-reader.js";
 import { sealCheckpoint, writeCheckpoint } from "./checkpoint.js";
 import { ExtentMap, UNMAPPED } from "./extent-map.js";
-import type { LogFiles } from "./files.js";
+import type { StoreFiles } from "../../util/store-files.js";
 import {
   BLOCK_BYTES,
   COMMIT_BYTES,
@@ -62,7 +62,7 @@ const EARLY_COPIES_PER_BLOCK = 8;
 type SpaceUse = "data" | "zero" | "compact";
 
 export interface LogDeviceParts {
-  files: LogFiles;
+  files: StoreFiles;
   dir: string;
   sb: Superblock;
   keys: LogKeys;

@@ -3,7 +3,7 @@ import { CorruptStickError, UsageError } from "../../errors/errors.js";
 import type { BlockDevice } from "../block-device.js";
 import { checkpointFileBytes, loadCheckpoint } from "./checkpoint.js";
 import { ExtentMap } from "./extent-map.js";
-import { nodeFiles, type LogFiles } from "./files.js";
+import { nodeFiles, type StoreFiles } from "../../util/store-files.js";
 import {
   BLOCK_BYTES,
   DEFAULT_SEGMENT_BYTES,
@@ -43,14 +43,14 @@ export interface CreateLogOptions {
   /** Overrides the segment count computed from the size (a log smaller than its disk can fill up). */
   segmentCount?: number;
   lower?: BlockDevice;
-  files?: LogFiles;
+  files?: StoreFiles;
 }
 
 export interface OpenLogOptions {
   dir: string;
   key: Buffer;
   lower?: BlockDevice;
-  files?: LogFiles;
+  files?: StoreFiles;
 }
 
 /** Blocks one segment holds in the worst case: every write a record of one block. */
@@ -117,7 +117,7 @@ export async function createLogDevice(o: CreateLogOptions): Promise<BlockDevice>
  * Removes the segment and checkpoint files of a creation that was interrupted before its
  * superblock (nothing in them was ever acknowledged), so that creating again can succeed.
  */
-async function removeLeftovers(files: LogFiles, dir: string): Promise<void> {
+async function removeLeftovers(files: StoreFiles, dir: string): Promise<void> {
   for (const slot of [0, 1]) await files.remove(`${dir}/${checkpointFileName(slot)}`);
   for (let s = 0; (await files.size(`${dir}/${segmentFileName(s)}`)) !== undefined; s++) await files.remove(`${dir}/${segmentFileName(s)}`);
 }
@@ -161,7 +161,7 @@ function checkKey(key: Buffer): void {
   if (key.length !== LOG_KEY_BYTES) throw new UsageError(`a log key is ${LOG_KEY_BYTES} bytes, got ${key.length}`);
 }
 
-async function expectSize(files: LogFiles, path: string, size: number): Promise<void> {
+async function expectSize(files: StoreFiles, path: string, size: number): Promise<void> {
   const got = await files.size(path);
   if (got === undefined) throw new CorruptStickError(`${path} is missing: the log is damaged`);
   if (got !== size) throw new CorruptStickError(`${path} is ${got} bytes, not ${size}: the log is damaged`);

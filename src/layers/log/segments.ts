@@ -1,5 +1,5 @@
 import { CorruptStickError } from "../../errors/errors.js";
-import type { LogFile, LogFiles } from "./files.js";
+import type { StoreFile, StoreFiles } from "../../util/store-files.js";
 import { SEGMENT_HEADER_USED, segmentFileName, segmentHeaderProblem } from "./format.js";
 
 /**
@@ -9,12 +9,12 @@ import { SEGMENT_HEADER_USED, segmentFileName, segmentHeaderProblem } from "./fo
  * file can succeed without having written it.
  */
 export class SegmentFiles {
-  private readonly handles = new Map<number, Promise<LogFile>>();
+  private readonly handles = new Map<number, Promise<StoreFile>>();
   private readonly syncing = new Set<Promise<void>>();
   private syncFailure: Error | undefined;
 
   constructor(
-    private readonly files: LogFiles,
+    private readonly files: StoreFiles,
     private readonly dir: string,
     private readonly logId: Buffer,
   ) {}
@@ -23,7 +23,7 @@ export class SegmentFiles {
     return `${this.dir}/${segmentFileName(segment)}`;
   }
 
-  file(segment: number): Promise<LogFile> {
+  file(segment: number): Promise<StoreFile> {
     let h = this.handles.get(segment);
     if (h === undefined) {
       h = this.openChecked(segment);
@@ -33,7 +33,7 @@ export class SegmentFiles {
     return h;
   }
 
-  private async openChecked(segment: number): Promise<LogFile> {
+  private async openChecked(segment: number): Promise<StoreFile> {
     const file = await this.files.open(this.path(segment));
     const head = Buffer.alloc(SEGMENT_HEADER_USED);
     const problem = segmentHeaderProblem(head.subarray(0, await file.read(head, 0)), this.logId, segment);

@@ -1,7 +1,7 @@
 import { equalBytes, hmacSha256, sha256 } from "../../crypto/hash.js";
 import { CorruptStickError, IncompleteStickError } from "../../errors/errors.js";
 import { ByteReader, ByteWriter, LayoutError } from "../../util/bytes.js";
-import type { LogFiles } from "./files.js";
+import type { StoreFiles } from "../../util/store-files.js";
 import { LogKeys } from "./keys.js";
 import { WrongLogKeyError } from "./log-errors.js";
 import {
@@ -123,7 +123,7 @@ function macOk(copy: Buffer, keys: LogKeys): boolean {
  * Reads both copies and returns the authentic one with the highest sequence. Copies whose
  * checksum holds but whose MAC fails under this key mean a wrong key (or a log of another stick).
  */
-export async function readSuperblock(files: LogFiles, dir: string, key: Buffer): Promise<{ sb: Superblock; keys: LogKeys }> {
+export async function readSuperblock(files: StoreFiles, dir: string, key: Buffer): Promise<{ sb: Superblock; keys: LogKeys }> {
   const path = `${dir}/${SUPERBLOCK_FILE}`;
   const size = await files.size(path);
   if (size === undefined) {
@@ -165,7 +165,7 @@ export async function readSuperblock(files: LogFiles, dir: string, key: Buffer):
 }
 
 /** Writes `sb` over the copy not holding the current one (sequence parity), then syncs. */
-export async function writeSuperblock(files: LogFiles, dir: string, sb: Superblock, keys: LogKeys): Promise<void> {
+export async function writeSuperblock(files: StoreFiles, dir: string, sb: Superblock, keys: LogKeys): Promise<void> {
   const file = await files.open(`${dir}/${SUPERBLOCK_FILE}`);
   try {
     await file.write(encodeSuperblockCopy(sb, keys.superblockMac), (sb.sequence % 2) * SUPERBLOCK_COPY_BYTES);

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { createLogDevice } from "../../../src/layers/log/log.js";
 import { BLOCK, KEY, blockOf, prng, versionOf } from "./helpers.js";
-import { MemFiles } from "./mem-files.js";
+import { MemFiles } from "../../../scripts/crash/mem-files.js";
 
 // The NBD server runs a connection's requests concurrently (block-device.ts).
 

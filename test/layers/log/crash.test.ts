@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { createLogDevice, openLogDevice } from "../../../src/layers/log/log.js";
 import { BLOCK, KEY, blockOf, prng, versionOf } from "./helpers.js";
-import { MemFiles, crashState, type CrashChoice } from "./mem-files.js";
+import { MemFiles, crashState, type CrashChoice } from "../../../scripts/crash/mem-files.js";
 
 // Crash states: record every write and sync of a workload that crosses segments, checkpoints
 // and compaction, then rebuild the files as a crash after each prefix of those operations

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { createLogDevice } from "../../../src/layers/log/log.js";
 import { BLOCK, KEY, blockOf, prng, versionOf } from "./helpers.js";
-import { MemFiles } from "./mem-files.js";
+import { MemFiles } from "../../../scripts/crash/mem-files.js";
 
 test("under churn no one-block write reads more than a few blocks to compact, and the data stays intact", async () => {
   const blocks = 256;

@@ -4,7 +4,7 @@ import type { BlockDevice } from "../../../src/layers/block-device.js";
 import { createLogDevice, openLogDevice } from "../../../src/layers/log/log.js";
 import { tempDir } from "../../helpers/sticks.js";
 import { BLOCK, KEY, prng } from "./helpers.js";
-import { MemFiles } from "./mem-files.js";
+import { MemFiles } from "../../../scripts/crash/mem-files.js";
 
 // Random writes, zeroing, trims, reads and reopens against a reference buffer (fixed seed).
 

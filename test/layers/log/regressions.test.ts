@@ -6,7 +6,7 @@ import type { BlockDevice } from "../../../src/layers/block-device.js";
 import { createLogDevice } from "../../../src/layers/log/log.js";
 import { ZeroDevice } from "../../../src/layers/zero-device.js";
 import { BLOCK, blockOf, KEY, prng, versionOf } from "./helpers.js";
-import { MemFiles } from "./mem-files.js";
+import { MemFiles } from "../../../scripts/crash/mem-files.js";
 
 const SEGMENT = 64 * 1024;
 

@@ -6,7 +6,7 @@ import { createLogDevice, openLogDevice } from "../../../src/layers/log/log.js";
 import { WrongLogKeyError } from "../../../src/layers/log/log-errors.js";
 import { tempDir } from "../../helpers/sticks.js";
 import { BLOCK, KEY, blockOf, prng, versionOf } from "./helpers.js";
-import { MemFiles } from "./mem-files.js";
+import { MemFiles } from "../../../scripts/crash/mem-files.js";
 
 const SEGMENT = 64 * 1024;
 

@@ -6,17 +6,17 @@
 // early but not what a crash leaves readable.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import type { LogFile } from "../../../src/layers/log/files.js";
+import type { StoreFile } from "../../../src/util/store-files.js";
 import { createLogDevice, openLogDevice } from "../../../src/layers/log/log.js";
 import { BLOCK, KEY, blockOf } from "./helpers.js";
-import { MemFiles, crashState } from "./mem-files.js";
+import { MemFiles, crashState } from "../../../scripts/crash/mem-files.js";
 
 /** MemFiles whose syncs, once `hold` is set, wait until the test settles them. */
 class HeldSyncs extends MemFiles {
   hold = false;
   readonly held: { resolve: () => void; reject: (err: Error) => void }[] = [];
 
-  override async open(path: string): Promise<LogFile> {
+  override async open(path: string): Promise<StoreFile> {
     const file = await super.open(path);
     return {
       read: (buffer, position) => file.read(buffer, position),

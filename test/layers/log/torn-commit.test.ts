@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { createLogDevice, openLogDevice } from "../../../src/layers/log/log.js";
 import { BLOCK, KEY, blockOf, versionOf } from "./helpers.js";
-import { MemFiles, crashState, type FileOp } from "./mem-files.js";
+import { MemFiles, crashState, type FileOp } from "../../../scripts/crash/mem-files.js";
 
 const BLOCKS = 32;
 const SEGMENT = 1024 * 1024;

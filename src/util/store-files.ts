@@ -1,11 +1,12 @@
-import { type FileHandle, mkdir, open, rm, stat } from "node:fs/promises";
-import { fileError } from "../../errors/errors.js";
-import { syncFolder } from "../../util/durable-file.js";
+import { type FileHandle, mkdir, open, readFile, rm, stat } from "node:fs/promises";
+import { fileError } from "../errors/errors.js";
+import { syncFolder } from "./durable-file.js";
 
-// The only file operations the log uses. Everything goes through this interface, so a
-// crash-state tester (issue 8) can record every write and sync and replay any prefix.
+// The only file operations the stick's mutable stores use (the user and system-changes logs,
+// the residue journal, the boot profile slots). Everything goes through this interface, so the
+// crash-state tester (scripts/crash/) can record every write and sync and replay any prefix.
 
-export interface LogFile {
+export interface StoreFile {
   /** Reads up to buffer.length bytes at position; returns how many were read (fewer at the end). */
   read(buffer: Buffer, position: number): Promise<number>;
   /** Writes all of data at position. */
@@ -15,11 +16,13 @@ export interface LogFile {
   close(): Promise<void>;
 }
 
-export interface LogFiles {
+export interface StoreFiles {
   /** Opens an existing file for reading and writing. */
-  open(path: string): Promise<LogFile>;
-  /** Creates a new file (never replaces one) of `size` bytes starting with `head`, zeros after it, synced. */
+  open(path: string): Promise<StoreFile>;
+  /** Creates a new file (never replaces one; mode 0600) of `size` bytes starting with `head`, zeros after it, synced. */
   create(path: string, size: number, head: Buffer): Promise<void>;
+  /** The whole file, or undefined when it does not exist. */
+  readAll(path: string): Promise<Buffer | undefined>;
   /** The file's size, or undefined when it does not exist. */
   size(path: string): Promise<number | undefined>;
   /** Creates the folder if needed and makes the names created in it durable. */
@@ -29,7 +32,7 @@ export interface LogFiles {
   syncFolder(path: string): Promise<void>;
 }
 
-class NodeLogFile implements LogFile {
+class NodeStoreFile implements StoreFile {
   constructor(
     private readonly fh: FileHandle,
     private readonly path: string,
@@ -75,10 +78,10 @@ class NodeLogFile implements LogFile {
 }
 
 /** Node's fs/promises. `create` sets the size with truncate, which allocates clusters on FAT/exFAT. */
-export const nodeFiles: LogFiles = {
+export const nodeFiles: StoreFiles = {
   async open(path) {
     try {
-      return new NodeLogFile(await open(path, "r+"), path);
+      return new NodeStoreFile(await open(path, "r+"), path);
     } catch (err) {
       throw fileError(err, "open", path);
     }
@@ -86,7 +89,7 @@ export const nodeFiles: LogFiles = {
   async create(path, size, head) {
     let fh: FileHandle;
     try {
-      fh = await open(path, "wx");
+      fh = await open(path, "wx", 0o600);
     } catch (err) {
       throw fileError(err, "create", path);
     }
@@ -98,6 +101,14 @@ export const nodeFiles: LogFiles = {
       throw fileError(err, "write", path);
     } finally {
       await fh.close();
+    }
+  },
+  async readAll(path) {
+    try {
+      return await readFile(path);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+      throw fileError(err, "read", path);
     }
   },
   async size(path) {
