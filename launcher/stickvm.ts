@@ -8,7 +8,7 @@ import { readUnlock } from "../src/cli/unlock-options.js";
 import { runCli } from "../src/cli/run-cli.js";
 import { terminalRunIo } from "../src/cli/run-io.js";
 import { abortOnStopSignals } from "../src/cli/stop-signals.js";
-import { describeStats, statsLines, type CacheStats } from "../src/cache/cache-stats.js";
+import { describeSession, sessionStatsLines, type SessionStats } from "../src/cache/session-stats.js";
 import { UsageError } from "../src/errors/errors.js";
 import { detectHost } from "../src/host/detect-host.js";
 import { formatHost } from "../src/host/format-host.js";
@@ -16,6 +16,9 @@ import { askPlayer } from "../src/host/player-probe.js";
 import { outcomeExitCode, outcomeMessage } from "../src/run/outcome.js";
 import { runStick } from "../src/run/run-stick.js";
 import { serveStick } from "../src/serve/serve-stick.js";
+import { describeWipe } from "../src/securewipe/describe-wipe.js";
+import { DEFAULT_WIPE_PASSES } from "../src/securewipe/residue.js";
+import { wipeHostResidue } from "../src/securewipe/wipe-command.js";
 
 /** `--stick` defaults to the folder that holds the executable (DESIGN section 4). */
 const DEFAULT_STICK = resolve(dirname(fileURLToPath(import.meta.url)));
@@ -32,8 +35,14 @@ function seconds(text: string): number {
   return n;
 }
 
-function printStats(stats: CacheStats): void {
-  process.stdout.write(statsLines(stats));
+function wipePasses(text: string): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1 || n > 35) throw new UsageError(`--passes ${text} is not a whole number from 1 to 35`);
+  return n;
+}
+
+function printStats(stats: SessionStats): void {
+  process.stdout.write(sessionStatsLines(stats));
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -49,7 +58,7 @@ async function main(argv: string[]): Promise<number> {
     .option("--passphrase-file <file>", "read the passphrase from this file (else $STICKVM_PASSPHRASE, else ask)")
     .option("--recovery-key-file <file>", "unlock with the recovery key in this file instead")
     .option("--cache-dir <dir>", "keep the host cache of base chunks under this folder (default: the policy's, else this OS's cache folder)")
-    .option("--stats", "print the host cache's counters at exit")
+    .option("--stats", "print the counters of the host cache, the stick's reads and the boot profile at exit")
     .action(async (o: { stick: string; headless?: boolean; powerdownTimeout: number; passphraseFile?: string; recoveryKeyFile?: string; cacheDir?: string; stats?: boolean }) => {
       const io = terminalRunIo();
       const outcome = await runStick({
@@ -74,7 +83,7 @@ async function main(argv: string[]): Promise<number> {
     .option("--passphrase-file <file>", "read the passphrase from this file (else $STICKVM_PASSPHRASE, else ask)")
     .option("--recovery-key-file <file>", "unlock with the recovery key in this file instead")
     .option("--cache-dir <dir>", "keep the host cache of base chunks under this folder (default: the policy's, else this OS's cache folder)")
-    .option("--stats", "print the host cache's counters at exit")
+    .option("--stats", "print the counters of the host cache, the stick's reads and the boot profile at exit")
     .action(async (o: { stick: string; socket?: string; port?: number; passphraseFile?: string; recoveryKeyFile?: string; cacheDir?: string; stats?: boolean }) => {
       if ((o.socket === undefined) === (o.port === undefined)) throw new UsageError("give exactly one of --socket PATH and --port N");
       const listen = o.socket !== undefined ? { socket: o.socket } : { port: o.port ?? 0 };
@@ -89,8 +98,11 @@ async function main(argv: string[]): Promise<number> {
           process.stderr.write(`warning: ${message}\n`);
         },
         ...(o.cacheDir === undefined ? {} : { cacheDir: o.cacheDir }),
+        onWiped: (report, which) => {
+          for (const line of describeWipe(report, which)) process.stderr.write(`stickvm: ${line}\n`);
+        },
         onStats: (stats) => {
-          process.stderr.write(`stickvm: ${describeStats(stats)}\n`);
+          for (const line of describeSession(stats)) process.stderr.write(`stickvm: ${line}\n`);
           if (o.stats === true) printStats(stats);
         },
         onReady: (info) => {
@@ -98,6 +110,21 @@ async function main(argv: string[]): Promise<number> {
           console.log("ready");
         },
       });
+    });
+
+  program
+    .command("wipe")
+    .description("finish wiping what sessions of this stick that did not end cleanly (killed, power cut, stick pulled) left on this host")
+    .option("--stick <stick>", "stick folder", DEFAULT_STICK)
+    .option("--cache-dir <dir>", "a host cache folder those sessions used besides this OS's cache folder")
+    .option("--passes <n>", "overwrite passes per file", wipePasses, DEFAULT_WIPE_PASSES)
+    .option("--json", "print the report as JSON")
+    .action(async (o: { stick: string; cacheDir?: string; passes: number; json?: boolean }) => {
+      const r = await wipeHostResidue({ stick: o.stick, passes: o.passes, ...(o.cacheDir === undefined ? {} : { cacheDir: o.cacheDir }) });
+      if (o.json === true) process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
+      else if (r.items.length === 0 && r.journalProblems.length === 0) console.log("nothing to wipe: no session of this stick left anything on this host");
+      else for (const line of describeWipe(r, "stale")) console.log(line);
+      if (r.items.some((i) => i.outcome === "refused" || i.outcome === "failed")) exitCode = EXIT.failure;
     });
 
   program

@@ -15,7 +15,8 @@ import { parsePlayerSpec } from "../src/player/bundle.js";
 import { progressBar } from "../src/cli/progress.js";
 import { readUnlock } from "../src/cli/unlock-options.js";
 import { runCli } from "../src/cli/run-cli.js";
-import { abortOnStopSignals } from "../src/cli/stop-signals.js";
+import { abortOnStopSignals, onStopSignals } from "../src/cli/stop-signals.js";
+import { DEFAULT_PROFILE_SECONDS, recordBootProfile } from "../src/admin/profile.js";
 import { DEFAULT_CHUNK_SIZE } from "../stick-layout/format.js";
 
 function intOption(text: string): number {
@@ -139,6 +140,34 @@ async function main(argv: string[]): Promise<number> {
       bar.end();
       console.log(o.json === true ? JSON.stringify(report, null, 2) : formatVerifyReport(report));
       if (!report.ok) exitCode = EXIT.damagedStick;
+    });
+
+  program
+    .command("profile")
+    .description("boot the stick once, headless, and store the order its boot reads chunks in, so its first start anywhere prefetches them")
+    .requiredOption("--stick <stick>", "stick folder")
+    .option("--until-line <text>", "stop when the guest's console prints this text (the end of its boot)")
+    .option("--seconds <n>", "stop after this many seconds in any case", Number, DEFAULT_PROFILE_SECONDS)
+    .option("--powerdown-timeout <seconds>", "how long the guest has to power off at the end", Number, 60)
+    .option("--show-console", "show the guest's console on stderr")
+    .option("--cache-dir <dir>", "host cache folder for this boot (default: the policy's, else this OS's cache folder)")
+    .option("--passphrase-file <file>", "read the passphrase from this file (else $STICKVM_PASSPHRASE, else ask)")
+    .option("--recovery-key-file <file>", "unlock with the recovery key in this file instead")
+    .action(async (o: { stick: string; untilLine?: string; seconds: number; powerdownTimeout: number; showConsole?: boolean; cacheDir?: string; passphraseFile?: string; recoveryKeyFile?: string }) => {
+      const r = await recordBootProfile({
+        stick: o.stick,
+        unlock: await readUnlock(o),
+        ...(o.untilLine === undefined ? {} : { untilLine: o.untilLine }),
+        seconds: o.seconds,
+        powerdownTimeoutMs: o.powerdownTimeout * 1000,
+        ...(o.cacheDir === undefined ? {} : { cacheDir: o.cacheDir }),
+        ...(o.showConsole === true ? { guestOutput: process.stderr } : {}),
+        stopRequests: onStopSignals,
+        onStatus: (message) => process.stderr.write(`make-stick: ${message}\n`),
+        onWarning: (message) => process.stderr.write(`warning: ${message}\n`),
+      });
+      const why = { line: "the guest printed the line", time: "the time was up", guest: "the guest powered off", stop: "stopped" }[r.endedBy];
+      console.log(`boot profile saved on the stick: ${r.chunks} chunks (recording ended: ${why})`);
     });
 
   program

@@ -22,6 +22,9 @@ export const STICK_FILES = {
   userDir: "user",
 } as const;
 
+/** The two slots of the boot profile (§25), written by launchers, never by build. */
+export const BOOT_PROFILE_FILES = ["boot-profile-0.bin", "boot-profile-1.bin"] as const;
+
 /** The launcher executables a stick may carry at its root, by the host they run on (FORMAT.md §2; built by `npm run build:exe`). */
 export const LAUNCHER_FILES = {
   "linux-x64": "stickvm-linux-x64",

@@ -140,6 +140,8 @@ export async function unlockSlots(file: KeySlotsFile, secret: string | Uint8Arra
       return decodeSecrets(open(kek, slot.sealedSecrets, slotAad(file.stickId, slotHead(slot))));
     } catch (err) {
       if (!(err instanceof AeadAuthError)) throw err;
+    } finally {
+      Buffer.from(kek.buffer, kek.byteOffset, kek.byteLength).fill(0);
     }
   }
   return undefined;

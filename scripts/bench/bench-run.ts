@@ -74,7 +74,7 @@ function vmHwmKiB(text: string): number | undefined {
 }
 
 /** Clock ticks per second of /proc/stat (USER_HZ; 100 on Linux unless `getconf CLK_TCK` says otherwise). */
-const USER_HZ = (() => {
+export const USER_HZ = (() => {
   try {
     const n = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim());
     return Number.isInteger(n) && n > 0 ? n : 100;
@@ -90,7 +90,7 @@ interface CpuTicks {
 }
 
 /** Busy and steal ticks of all CPUs so far, or undefined when /proc/stat cannot say. */
-async function cpuTicks(): Promise<CpuTicks | undefined> {
+export async function cpuTicks(): Promise<CpuTicks | undefined> {
   const text = await readFile("/proc/stat", "utf8").catch(() => "");
   const f = /^cpu\s+(.+)$/m.exec(text)?.[1]?.trim().split(/\s+/).map(Number);
   if (f === undefined || f.length < 8 || f.some((x) => !Number.isFinite(x))) return undefined;

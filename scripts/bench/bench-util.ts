@@ -1,6 +1,6 @@
-// Small helpers the benchmarks share: logging, medians, running commands, machine facts,
-// process memory, and replacing one section of BENCHMARKS.md.
-import { spawn, spawnSync } from "node:child_process";
+// Small helpers the benchmarks share: logging, medians, running commands, dropping the page
+// cache, machine facts, process memory, and replacing one section of BENCHMARKS.md.
+import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { readFile, writeFile } from "node:fs/promises";
 import { availableParallelism, cpus, totalmem } from "node:os";
 
@@ -30,6 +30,17 @@ export function capture(cmd: string, args: readonly string[]): string {
   const out = r.stdout.trim();
   const text = out.length > 0 ? out : r.stderr.trim();
   return text.length > 0 ? text : "unknown";
+}
+
+/** `sync; echo 3 > /proc/sys/vm/drop_caches`, so the next run reads from the disk; false when not allowed (not root). */
+export async function dropCaches(): Promise<boolean> {
+  execFileSync("sync");
+  try {
+    await writeFile("/proc/sys/vm/drop_caches", "3\n");
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 export function firstLine(text: string): string {

@@ -8,7 +8,7 @@
 //     [--threads N] [--levels 1,6] [--explore] [--dense] [--skip-memory] [--idle-wait 120] [--out FILE]
 import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
-import { copyFile, lstat, mkdir, open, readdir, readFile, readlink, rename, rm, stat, statfs, symlink, writeFile } from "node:fs/promises";
+import { mkdir, open, readFile, rename, rm, stat, statfs, writeFile } from "node:fs/promises";
 import { availableParallelism, cpus, tmpdir, totalmem } from "node:os";
 import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -17,7 +17,8 @@ import { BUILD_DEFAULTS } from "../../src/admin/build.js";
 import { STICK_FILES } from "../../stick-layout/format.js";
 import { parseSize } from "../../src/util/parse-size.js";
 import { formatCell, type Contender, type RunResult, runContender, treeSize, waitForIdle } from "./bench-run.js";
-import { capture, firstLine, makeLog, median, writeSection } from "./bench-util.js";
+import { capture, dropCaches, firstLine, makeLog, median, writeSection } from "./bench-util.js";
+import { stageRealFiles } from "./real-files.js";
 
 const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
 const MAKE_STICK = join(ROOT, "dist", "scripts", "make-stick.js");
@@ -36,22 +37,6 @@ const PROJECT_BYTES = 20 * GiB;
 const CHUNK_BYTES = 64 * 1024;
 /** Shell equivalent of one XORed copy (shown in BENCHMARKS.md): stdin XOR the byte given as argument. */
 const PERL_XOR = "binmode STDIN; binmode STDOUT; $/ = \\65536; $m = chr(shift) x 65536; print $_ ^ substr($m, 0, length) while <STDIN>";
-/**
- * Where real files are copied from, in this order, each up to its share of the bytes to fill
- * (what a root leaves unused passes on to the next), so the image holds a mix like an OS disk:
- * shared libraries, executables, a JDK, data and docs.
- */
-const SOURCE_ROOTS: readonly (readonly [string, number])[] = [
-  ["/usr/lib/x86_64-linux-gnu", 0.4],
-  ["/usr/bin", 0.15],
-  ["/usr/lib/jvm", 0.15],
-  ["/usr/share", 0.15],
-  ["/usr/lib", 1],
-  ["/usr/sbin", 1],
-  ["/usr/libexec", 1],
-  ["/usr/include", 1],
-  ["/opt", 1],
-];
 /** Bump when the way the image is made changes, so cached images are made again. */
 const IMAGE_RECIPE = 2;
 /** Fixed so that the same size and fill give the same image on the same machine. */
@@ -165,65 +150,6 @@ interface ImageInfo {
   command: string;
 }
 
-interface Stager {
-  /** Bytes (in 4 KiB blocks, plus one block per file) that may be copied so far. */
-  budget: number;
-  inodeBudget: number;
-  bytes: number;
-  files: number;
-  dirs: number;
-  symlinks: number;
-  seen: Set<string>;
-}
-
-const BLOCK = 4096;
-const roundUp = (n: number): number => Math.ceil(n / BLOCK) * BLOCK;
-
-/** Copies real files from `from` into `to`, depth first in sorted order, until the byte or inode budget is used. */
-async function stage(from: string, to: string, s: Stager): Promise<void> {
-  if (s.seen.has(from)) return;
-  s.seen.add(from);
-  let names: string[];
-  try {
-    names = (await readdir(from)).sort();
-  } catch {
-    return;
-  }
-  await mkdir(to, { recursive: true });
-  s.dirs += 1;
-  for (const name of names) {
-    if (s.budget - s.bytes < 4 * MiB || s.files + s.dirs + s.symlinks >= s.inodeBudget) return;
-    const src = join(from, name);
-    const dst = join(to, name);
-    let st;
-    try {
-      st = await lstat(src);
-    } catch {
-      continue;
-    }
-    if (st.isDirectory()) {
-      await stage(src, dst, s);
-    } else if (st.isSymbolicLink()) {
-      try {
-        await symlink(await readlink(src), dst);
-        s.symlinks += 1;
-      } catch {
-        // unreadable link: skip it
-      }
-    } else if (st.isFile()) {
-      const cost = roundUp(st.size) + BLOCK;
-      if (s.bytes + cost > s.budget) continue;
-      try {
-        await copyFile(src, dst);
-      } catch {
-        continue;
-      }
-      s.bytes += cost;
-      s.files += 1;
-    }
-  }
-}
-
 function dumpe2fsField(text: string, field: string): number {
   const m = new RegExp(`^${field}:\\s+(\\d+)`, "m").exec(text);
   if (m?.[1] === undefined) throw new Error(`dumpe2fs printed no "${field}"`);
@@ -251,27 +177,8 @@ async function makeImage(o: Options): Promise<ImageInfo> {
   await rm(path, { force: true });
   await mkdir(staging, { recursive: true });
   const total = Math.floor(o.size * o.fill);
-  const s: Stager = {
-    budget: 0,
-    // mke2fs's default for images of 512 MiB and more: one inode per 16 KiB; keep a margin.
-    inodeBudget: Math.floor((o.size / 16384) * 0.8),
-    bytes: 0,
-    files: 0,
-    dirs: 0,
-    symlinks: 0,
-    seen: new Set(),
-  };
-  const sources: string[] = [];
-  for (const [src, share] of SOURCE_ROOTS) {
-    if (total - s.bytes < 4 * MiB) break;
-    if (!existsSync(src)) continue;
-    const before = s.bytes;
-    s.budget = Math.min(total, s.bytes + Math.floor(total * share));
-    log(`copying real files from ${src} (${(s.bytes / MiB).toFixed(0)} of ${(total / MiB).toFixed(0)} MiB so far)`);
-    await stage(src, join(staging, src.replace(/^\//, "").replaceAll("/", "_")), s);
-    if (s.bytes > before) sources.push(src);
-  }
-  if (s.bytes < total * 0.5) log(`warning: found only ${(s.bytes / MiB).toFixed(0)} MiB of files to copy`);
+  // mke2fs's default for images of 512 MiB and more: one inode per 16 KiB; keep a margin.
+  const s = await stageRealFiles(staging, total, Math.floor((o.size / 16384) * 0.8), log);
   const mkfs = ["-q", "-F", "-t", "ext4", "-L", "stickbench", "-U", FS_UUID, "-E", `hash_seed=${FS_UUID}`, "-d", staging, path, String(o.size / 1024) + "k"];
   log(`mke2fs ${mkfs.join(" ")}`);
   execFileSync("mke2fs", mkfs, { stdio: ["ignore", "inherit", "inherit"], env: { ...process.env, E2FSPROGS_FAKE_TIME: "1700000000" } });
@@ -295,7 +202,7 @@ async function makeImage(o: Options): Promise<ImageInfo> {
     usedBytes,
     blockSize,
     allocatedBytes: (await treeSize(path)).allocated,
-    sources,
+    sources: s.sources,
     seconds: Number(process.hrtime.bigint() - t0) / 1e9,
     dense: o.dense,
     command: `mke2fs ${mkfs.join(" ").replace(staging, "SRC_DIR").replace(path, "image.raw")}${o.dense ? "; cp --sparse=never (no holes)" : ""}`,
@@ -390,16 +297,6 @@ async function makeScaledImage(img: ImageInfo, path: string): Promise<ScaledImag
 }
 
 // ---------------------------------------------------------------- page cache
-
-async function dropCaches(): Promise<boolean> {
-  execFileSync("sync");
-  try {
-    await writeFile("/proc/sys/vm/drop_caches", "3\n");
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 function warmImage(path: string): void {
   execFileSync("cat", [path], { stdio: ["ignore", "ignore", "inherit"] });

@@ -6,8 +6,11 @@ export interface CacheStats {
   /** Chunks read from the stick, and their stored bytes. */
   misses: number;
   bytesFromStick: number;
-  /** Chunks written into the cache. */
+  /** Chunks written into the cache by reads. */
   inserts: number;
+  /** Chunks a boot prefetch wrote into the cache, and their stored bytes. */
+  prefetched: number;
+  bytesPrefetched: number;
   evictions: number;
   /** Entries that were missing, truncated or did not open: removed and read from the stick. */
   badEntries: number;
@@ -19,7 +22,7 @@ export interface CacheStats {
 }
 
 export function emptyStats(): CacheStats {
-  return { hits: 0, bytesFromCache: 0, misses: 0, bytesFromStick: 0, inserts: 0, evictions: 0, badEntries: 0, heldBytes: 0, boundBytes: 0, off: undefined };
+  return { hits: 0, bytesFromCache: 0, misses: 0, bytesFromStick: 0, inserts: 0, prefetched: 0, bytesPrefetched: 0, evictions: 0, badEntries: 0, heldBytes: 0, boundBytes: 0, off: undefined };
 }
 
 function mib(bytes: number): string {
@@ -30,13 +33,6 @@ function mib(bytes: number): string {
 export function describeStats(s: CacheStats): string {
   const bad = s.badEntries === 0 ? "" : `, ${s.badEntries} bad ${s.badEntries === 1 ? "entry" : "entries"} read again from the stick`;
   const off = s.off === undefined ? "" : ` (off: ${s.off})`;
-  return `host cache${off}: ${s.hits} hits (${mib(s.bytesFromCache)}), ${s.misses} chunks from the stick (${mib(s.bytesFromStick)}), ${s.evictions} evictions${bad}; holds ${mib(s.heldBytes)} of ${mib(s.boundBytes)}`;
-}
-
-/** `--stats`: one `cache.<name> <value>` line each, for people and scripts alike. */
-export function statsLines(s: CacheStats): string {
-  return Object.entries(s)
-    .filter(([, v]) => v !== undefined)
-    .map(([k, v]) => `cache.${k} ${String(v)}\n`)
-    .join("");
+  const prefetched = s.prefetched === 0 ? "" : `, ${s.prefetched} prefetched (${mib(s.bytesPrefetched)})`;
+  return `host cache${off}: ${s.hits} hits (${mib(s.bytesFromCache)}), ${s.misses} chunks from the stick (${mib(s.bytesFromStick)})${prefetched}, ${s.evictions} evictions${bad}; holds ${mib(s.heldBytes)} of ${mib(s.boundBytes)}`;
 }

@@ -8,6 +8,8 @@ import { emptyStats, type CacheStats } from "./cache-stats.js";
 import { encodeMeta, META_FILE, parseMeta, type MetaEntry } from "./cache-meta.js";
 import { CHUNKS_DIR, ENTRY_NAME, TMP_SUFFIX, type WriteFailure } from "./entry-files.js";
 import { EvictionOrder } from "./eviction.js";
+import { DEFAULT_WIPE_PASSES } from "../securewipe/residue.js";
+import { wipeTree } from "../securewipe/wipe-file.js";
 import type { CacheJob, CacheReport } from "./read-through.js";
 
 /** Below this many chunks of room the cache would only churn: it stays off. */
@@ -23,6 +25,8 @@ export interface HostCacheOptions {
   keep: boolean;
   chunkSize: number;
   warn: (message: string) => void;
+  /** Overwrite passes when a kiosk's cache is wiped at close (default 1). */
+  wipePasses?: number;
 }
 
 /**
@@ -105,12 +109,31 @@ export class HostCache {
 
   /** What a reader thread should do about chunk `id`; also records the session's first reads (the boot set). */
   job(id: Uint8Array): CacheJob {
-    const h = hex(id);
+    this.markEarly(hex(id));
+    return { dir: this.o.dir, cached: this.holds(id), store: this.isOn };
+  }
+
+  private markEarly(h: string): void {
     if (this.earlyLeft > 0 && !this.early.has(h)) {
       this.early.add(h);
       this.earlyLeft--;
     }
-    return { dir: this.o.dir, cached: this.holds(id), store: this.isOn };
+  }
+
+  /** Bytes a boot prefetch may bring in: the boot set's share of the bound, so that it never evicts what it fetched. */
+  get prefetchBudget(): number {
+    return this.isOn ? Math.floor(this.bound / 2) : 0;
+  }
+
+  /** A boot prefetch stored chunk `id`: it joins the boot set. */
+  notePrefetched(id: Uint8Array, bytes: number): void {
+    if (!this.isOn) return;
+    const h = hex(id);
+    this.stats.prefetched++;
+    this.stats.bytesPrefetched += bytes;
+    this.markEarly(h);
+    this.order.add(h, bytes, true);
+    this.evict();
   }
 
   /** A reader thread's report on chunk `id`. */
@@ -181,7 +204,7 @@ export class HostCache {
   async close(): Promise<void> {
     await this.evictionsDone();
     if (!this.o.keep) {
-      await rm(this.o.dir, { recursive: true, force: true });
+      await wipeTree(this.o.dir, this.o.wipePasses ?? DEFAULT_WIPE_PASSES).catch((err: unknown) => { this.o.warn(`the host cache ${this.o.dir} could not be wiped: ${(err as Error).message}`); });
       // the root too, when this was its last stick (it may be the OS's cache folder's only trace of us)
       await rmdir(dirname(this.o.dir)).catch(() => undefined);
       return;

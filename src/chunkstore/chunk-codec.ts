@@ -28,17 +28,24 @@ export function encodeChunk(baseKey: Uint8Array, id: Uint8Array, plaintext: Buff
 export class ChunkDecodeError extends Error {}
 
 /**
- * Decrypts and decompresses (decoding steps 1 to 3); throws ChunkDecodeError saying which step
- * failed. The tag check binds the id, so this is what serving a chunk needs (FORMAT.md §10).
+ * Decoding step 1 alone: decrypts, which checks the tag (and so that the record belongs to `id`);
+ * what storing a chunk fetched ahead of need takes, without paying for inflating it.
  */
-export function openChunk(baseKey: Uint8Array, id: Uint8Array, sealed: Uint8Array, chunkSize: number): Buffer {
-  let payload: Buffer;
+export function openChunkPayload(baseKey: Uint8Array, id: Uint8Array, sealed: Uint8Array): Buffer {
   try {
-    payload = open(baseKey, sealed, chunkAad(id));
+    return open(baseKey, sealed, chunkAad(id));
   } catch (err) {
     if (err instanceof AeadAuthError) throw new ChunkDecodeError("it does not decrypt under the base key (tampered, damaged or misplaced)");
     throw err;
   }
+}
+
+/**
+ * Decrypts and decompresses (decoding steps 1 to 3); throws ChunkDecodeError saying which step
+ * failed. The tag check binds the id, so this is what serving a chunk needs (FORMAT.md §10).
+ */
+export function openChunk(baseKey: Uint8Array, id: Uint8Array, sealed: Uint8Array, chunkSize: number): Buffer {
+  const payload = openChunkPayload(baseKey, id, sealed);
   const encoding = payload[0];
   const body = payload.subarray(1);
   let plain: Buffer;

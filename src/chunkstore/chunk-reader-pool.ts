@@ -45,6 +45,8 @@ interface Pending {
 interface Thread {
   worker: Worker;
   running: Map<number, Pending[]>;
+  /** Runs in `running` that a guest waits on and that read the stick. */
+  urgentReads: Set<number>;
 }
 
 /**
@@ -64,6 +66,11 @@ export class ChunkReaderPool {
   private readonly baseKey: Uint8Array;
   private readonly maxRecord: number;
   private readonly reads: StickReads = { reads: 0, bytes: 0 };
+  /**
+   * [0]: runs in flight that a guest waits on and that read the stick, shared with a boot
+   * prefetch (src/cache/prefetch-worker.ts), which waits while it is above zero.
+   */
+  readonly urgentStickReads = new Int32Array(new SharedArrayBuffer(4));
   private seq = 0;
   private dispatching = false;
   private failure: Error | undefined;
@@ -81,7 +88,7 @@ export class ChunkReaderPool {
     this.maxRecord = maxRecordLength(chunkSize);
     const setup: ChunkReaderSetup = { stickDir, chunkSize, baseKey: shared };
     for (let i = 0; i < threads; i++) {
-      const t: Thread = { worker: spawnWorker(new URL("./chunk-reader-worker.js", import.meta.url), setup), running: new Map() };
+      const t: Thread = { worker: spawnWorker(new URL("./chunk-reader-worker.js", import.meta.url), setup), running: new Map(), urgentReads: new Set() };
       t.worker.on("message", (r: RunResult) => {
         this.finish(t, r);
       });
@@ -123,7 +130,8 @@ export class ChunkReaderPool {
     for (;;) {
       const t = this.threads.reduce((a, b) => (b.running.size < a.running.size ? b : a));
       if (t.running.size >= RUNS_PER_THREAD) return;
-      const queue = this.urgent.length > 0 ? this.urgent : this.background;
+      const urgent = this.urgent.length > 0;
+      const queue = urgent ? this.urgent : this.background;
       const head = queue.shift();
       if (head === undefined) return;
       const run = this.gather(head, queue);
@@ -131,6 +139,10 @@ export class ChunkReaderPool {
       const end = Math.max(...run.map((p) => p.job.loc.offset + p.job.loc.length));
       const message: ChunkRun = { seq: this.seq++, jobs: run.map((p) => p.job), span: { pack: head.job.loc.pack, offset: first, length: end - first } };
       t.running.set(message.seq, run);
+      if (urgent && run.some((p) => p.job.cache?.cached !== true)) {
+        t.urgentReads.add(message.seq);
+        Atomics.add(this.urgentStickReads, 0, 1);
+      }
       if (t.running.size === 1) t.worker.ref();
       t.worker.postMessage(message);
     }
@@ -177,6 +189,7 @@ export class ChunkReaderPool {
   private finish(t: Thread, r: RunResult): void {
     const run = t.running.get(r.seq);
     t.running.delete(r.seq);
+    if (t.urgentReads.delete(r.seq)) this.urgentDone(1);
     if (t.running.size === 0) t.worker.unref();
     this.reads.reads += r.stickReads;
     this.reads.bytes += r.stickBytes;
@@ -193,11 +206,20 @@ export class ChunkReaderPool {
     this.dispatch();
   }
 
+  private urgentDone(runs: number): void {
+    Atomics.sub(this.urgentStickReads, 0, runs);
+    Atomics.notify(this.urgentStickReads, 0);
+  }
+
   private rejectAll(err: Error): void {
     for (const p of [...this.urgent, ...this.background, ...this.threads.flatMap((t) => [...t.running.values()].flat())]) p.reject(err);
     this.urgent.length = 0;
     this.background.length = 0;
-    for (const t of this.threads) t.running.clear();
+    for (const t of this.threads) {
+      t.running.clear();
+      this.urgentDone(t.urgentReads.size);
+      t.urgentReads.clear();
+    }
   }
 
   /** Stops the threads and overwrites the key they shared. */

@@ -12,6 +12,7 @@ export const EXIT = {
   missingTool: 7,
   newerFormat: 8,
   playerFailed: 9,
+  stickRemoved: 10,
   interrupted: 130,
 } as const;
 

@@ -1,8 +1,11 @@
 import { randomBytes } from "node:crypto";
-import { open, rm, type FileHandle } from "node:fs/promises";
+import { open, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
 import { AEAD_OVERHEAD, AeadAuthError, open as openSealed, seal } from "../crypto/aead.js";
 import { ChunkInvalidError, fileError } from "../errors/errors.js";
+import { DEFAULT_WIPE_PASSES } from "../securewipe/residue.js";
+import { wipeFile } from "../securewipe/wipe-file.js";
+import { WrittenRegions } from "../securewipe/written-regions.js";
 
 export const SCRATCH_BLOCK_BYTES = 4096;
 const SLOT_BYTES = SCRATCH_BLOCK_BYTES + AEAD_OVERHEAD;
@@ -16,15 +19,18 @@ const AAD_PREFIX = Buffer.from("stickvm scratch v1\0", "utf8");
  * so blocks cannot be swapped. The file is sparse: untouched blocks take no space.
  */
 export class EncryptedBlockFile {
+  private readonly written = new WrittenRegions();
+
   private constructor(
     private readonly fh: FileHandle,
     readonly path: string,
     private readonly key: Buffer,
     private readonly fileId: Buffer,
+    private readonly wipePasses: number,
   ) {}
 
-  /** Creates a new scratch file in `dir` (the caller records it for the end-of-session wipe). */
-  static async create(dir: string, name: string): Promise<EncryptedBlockFile> {
+  /** Creates a new scratch file in `dir` (a session folder, journaled for the end-of-session wipe). */
+  static async create(dir: string, name: string, wipePasses = DEFAULT_WIPE_PASSES): Promise<EncryptedBlockFile> {
     const path = join(dir, `${name}-${randomBytes(6).toString("hex")}.scratch`);
     let fh: FileHandle;
     try {
@@ -32,7 +38,7 @@ export class EncryptedBlockFile {
     } catch (err) {
       throw fileError(err, "create scratch file", path);
     }
-    return new EncryptedBlockFile(fh, path, randomBytes(32), randomBytes(16));
+    return new EncryptedBlockFile(fh, path, randomBytes(32), randomBytes(16), wipePasses);
   }
 
   private aad(index: number): Buffer {
@@ -73,6 +79,7 @@ export class EncryptedBlockFile {
     for (let i = 0; i < count; i++) {
       seal(this.key, data.subarray(i * SCRATCH_BLOCK_BYTES, (i + 1) * SCRATCH_BLOCK_BYTES), this.aad(first + i)).copy(raw, i * SLOT_BYTES);
     }
+    this.written.mark(first * SLOT_BYTES, raw.length);
     try {
       let done = 0;
       while (done < raw.length) done += (await this.fh.write(raw, done, raw.length - done, first * SLOT_BYTES + done)).bytesWritten;
@@ -81,10 +88,10 @@ export class EncryptedBlockFile {
     }
   }
 
-  /** Drops the key (the data is unreadable from here on) and removes the file. */
+  /** Drops the key (the data is unreadable from here on: the crypto-erase), then wipes the file where it was written. */
   async destroy(): Promise<void> {
     this.key.fill(0);
     await this.fh.close().catch(() => undefined);
-    await rm(this.path, { force: true });
+    await wipeFile(this.path, this.wipePasses, this.written.regions());
   }
 }

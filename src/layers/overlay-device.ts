@@ -173,6 +173,6 @@ export class OverlayDevice implements BlockDevice {
 }
 
 /** An empty writable disk of `size` bytes, encrypted in a host scratch file in `dir`: the local disk. */
-export async function createScratchDevice(o: { dir: string; size: number; name?: string }): Promise<OverlayDevice> {
-  return new OverlayDevice(new ZeroDevice(o.size), await EncryptedBlockFile.create(o.dir, o.name ?? "local"));
+export async function createScratchDevice(o: { dir: string; size: number; name?: string; wipePasses?: number }): Promise<OverlayDevice> {
+  return new OverlayDevice(new ZeroDevice(o.size), await EncryptedBlockFile.create(o.dir, o.name ?? "local", o.wipePasses));
 }

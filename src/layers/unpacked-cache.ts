@@ -1,7 +1,10 @@
 import { randomBytes } from "node:crypto";
-import { open, rm, statfs, type FileHandle } from "node:fs/promises";
+import { open, statfs, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
 import { fileError } from "../errors/errors.js";
+import { DEFAULT_WIPE_PASSES } from "../securewipe/residue.js";
+import { wipeFile } from "../securewipe/wipe-file.js";
+import { WrittenRegions } from "../securewipe/written-regions.js";
 import { freeNow } from "../util/free-now.js";
 import { readDeciphered, unpackedCipher, type UnpackedKey } from "./unpacked-cipher.js";
 import { UnpackedReader } from "./unpacked-reader.js";
@@ -43,6 +46,9 @@ export class UnpackedCache {
   private readonly queued = new Map<number, Buffer>();
   private readonly scratch = Buffer.allocUnsafe(SCRATCH_BYTES);
   private readonly reader: UnpackedReader;
+  private readonly written = new WrittenRegions();
+  /** Overwrite passes when the file is wiped at the end. */
+  private wipePasses = DEFAULT_WIPE_PASSES;
 
   private constructor(
     private readonly fh: FileHandle,
@@ -59,7 +65,7 @@ export class UnpackedCache {
   }
 
   /** A new cache in `dir` for a disk of `size` bytes; its budget is a share of the free space unless given. */
-  static async create(o: { dir: string; size: number; chunkSize: number; budget?: number; warn: (message: string) => void }): Promise<UnpackedCache> {
+  static async create(o: { dir: string; size: number; chunkSize: number; budget?: number; wipePasses?: number; warn: (message: string) => void }): Promise<UnpackedCache> {
     const path = join(o.dir, `base-${randomBytes(6).toString("hex")}.unpacked`);
     let budget = o.budget;
     if (budget === undefined) {
@@ -81,7 +87,9 @@ export class UnpackedCache {
     const chunks = Math.ceil(o.size / o.chunkSize);
     const key = new Uint8Array(new SharedArrayBuffer(32));
     key.set(randomBytes(32));
-    return new UnpackedCache(fh, path, { key, nonce: randomBytes(8) }, o.chunkSize, budget, chunks, o.warn);
+    const cache = new UnpackedCache(fh, path, { key, nonce: randomBytes(8) }, o.chunkSize, budget, chunks, o.warn);
+    if (o.wipePasses !== undefined) cache.wipePasses = o.wipePasses;
+    return cache;
   }
 
   has(index: number): boolean {
@@ -146,6 +154,7 @@ export class UnpackedCache {
     const offset = first * this.chunkSize;
     const cipher = unpackedCipher(this.k, offset);
     const sealed = run.map((i) => cipher.update(chunks.get(i) ?? Buffer.alloc(0)));
+    this.written.mark(offset, run.length * this.chunkSize);
     const done = this.write(sealed, offset).then(
       () => {
         sealed.forEach(freeNow);
@@ -173,14 +182,14 @@ export class UnpackedCache {
     }
   }
 
-  /** Drops the key (what the file holds is unreadable from here on) and removes the file. */
+  /** Drops the key (what the file holds is unreadable from here on: the crypto-erase), then wipes the file where it was written. */
   async destroy(): Promise<void> {
     this.off = true;
     await Promise.all(this.writing);
     await this.reader.close();
     this.k.key.fill(0);
     await this.fh.close().catch(() => undefined);
-    await rm(this.path, { force: true });
+    await wipeFile(this.path, this.wipePasses, this.written.regions());
   }
 }
 

@@ -13,9 +13,9 @@ export function parseCapabilities(helpText: string): PlayerCapabilities {
   return { sandbox: /^-sandbox on/m.test(helpText) };
 }
 
-/** Asks the player for its `-help` (started the way a session starts it). */
-export function probeCapabilities(player: Player): Promise<PlayerCapabilities> {
-  const cmd = playerCommand(player, ["-help"], process.env);
+/** Asks the player for its `-help` (started the way a session starts it, with the session's player environment). */
+export function probeCapabilities(player: Player, env: Record<string, string> = {}): Promise<PlayerCapabilities> {
+  const cmd = playerCommand(player, ["-help"], env);
   return new Promise((resolve, reject) => {
     const child = spawn(cmd.command, cmd.args, { env: cmd.env, stdio: ["ignore", "pipe", "ignore"] });
     let out = "";

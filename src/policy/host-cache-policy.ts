@@ -5,9 +5,10 @@ import { oneOf, policySize } from "./policy-values.js";
 
 /**
  * What the policy says about the host cache of base chunks (DESIGN section 6). Keys of policy.json:
- * - `host`: "kiosk" (default: the cache is removed at exit, so the host is left as it was found)
- *   or "trusted" (it stays for the next session's faster start; it holds only base chunks,
- *   still sealed under the base key, useless without the stick and its passphrase).
+ * - `host`: "kiosk" (default: the cache is removed at exit, so the host is left as it was found),
+ *   "trusted" (it stays for the next session's faster start; it holds only base chunks,
+ *   still sealed under the base key, useless without the stick and its passphrase), or "ask"
+ *   (the person at the host is asked once per host; without a terminal to ask on, a kiosk).
  * - `cacheSize`: the most it may hold, bytes or a size such as "4G"; default 4G; 0 turns it off.
  * - `cacheShareOfFreeDisk`: the most it may hold as a share of the free space where it lives
  *   (counting what it already holds), a number above 0 and at most 1; default 0.25.
@@ -15,7 +16,7 @@ import { oneOf, policySize } from "./policy-values.js";
  *   (src/host/cache-dir.ts). `--cache-dir` overrides it: the person at the host knows its disks.
  */
 export interface HostCachePolicy {
-  host: "kiosk" | "trusted";
+  host: "kiosk" | "trusted" | "ask";
   maxBytes: number;
   freeShare: number;
   dir: string | undefined;
@@ -28,7 +29,7 @@ export function hostCachePolicy(policyBytes: Buffer | undefined): HostCachePolic
   const p = parsePolicyJson(policyBytes);
   const d = DEFAULT_HOST_CACHE_POLICY;
   return {
-    host: p.host === undefined ? d.host : oneOf(p.host, "host", ["kiosk", "trusted"] as const),
+    host: p.host === undefined ? d.host : oneOf(p.host, "host", ["kiosk", "trusted", "ask"] as const),
     maxBytes: p.cacheSize === undefined ? d.maxBytes : policySize(p.cacheSize, "cacheSize", 0),
     freeShare: p.cacheShareOfFreeDisk === undefined ? d.freeShare : share(p.cacheShareOfFreeDisk),
     dir: p.cacheDir === undefined ? d.dir : folder(p.cacheDir),

@@ -23,10 +23,12 @@ export interface PlayerSessionOptions {
   /** Runs once QEMU answers on QMP, which is after it has loaded the kernel and initrd. */
   onStarted?: () => Promise<void>;
   onStatus: (message: string) => void;
+  /** The stick was pulled: QEMU is killed at once (its disks are gone; there is nothing to flush to). */
+  stickGone?: AbortSignal;
 }
 
-/** How a session that ended as intended ended: the guest powered off, or a stop request ended it. */
-export type PlayerOutcome = { stoppedBy: "guest" } | { stoppedBy: "request"; guestPoweredOff: boolean };
+/** How a session ended when it ended without a fault of the player: the guest powered off, a stop request, or a pulled stick. */
+export type PlayerOutcome = { stoppedBy: "guest" } | { stoppedBy: "request"; guestPoweredOff: boolean } | { stoppedBy: "stick-removed" };
 
 /**
  * Starts the player and waits for it to end. A stop request asks the guest to power off (QMP
@@ -75,6 +77,11 @@ export async function runPlayerSession(o: PlayerSessionOptions): Promise<PlayerO
     } else if (requests === 2) forceStop("asked again");
   };
   const unsubscribe = o.stopRequests(requestStop);
+  const onStickGone = (): void => {
+    if (alive()) child.kill("SIGKILL");
+  };
+  o.stickGone?.addEventListener("abort", onStickGone, { once: true });
+  if (o.stickGone?.aborted === true) onStickGone();
   let detach: (() => void) | undefined;
   try {
     try {
@@ -82,6 +89,7 @@ export async function runPlayerSession(o: PlayerSessionOptions): Promise<PlayerO
     } catch (err) {
       if (alive()) child.kill("SIGKILL");
       const end = await ended;
+      if (o.stickGone?.aborted === true) return { stoppedBy: "stick-removed" };
       if (requests > 0) return { stoppedBy: "request", guestPoweredOff: false };
       if (end.error !== undefined) throw failed(`the player ${o.command.command} cannot be started: ${end.error.message}`);
       throw failed(`the player did not start (${(err as Error).message}; ${describeEnd(end.code, end.signal)})`);
@@ -98,6 +106,7 @@ export async function runPlayerSession(o: PlayerSessionOptions): Promise<PlayerO
       throw err;
     }
     const end = await ended;
+    if (o.stickGone?.aborted === true) return { stoppedBy: "stick-removed" };
     if (requests > 0) return { stoppedBy: "request", guestPoweredOff: shutdownReason === "guest-shutdown" };
     if (shutdownReason === "guest-shutdown" && end.code === 0) return { stoppedBy: "guest" };
     if (shutdownReason === "host-signal") throw failed("the player was stopped by a signal from outside stickvm before the guest powered off");
@@ -105,6 +114,7 @@ export async function runPlayerSession(o: PlayerSessionOptions): Promise<PlayerO
   } finally {
     await ended;
     unsubscribe();
+    o.stickGone?.removeEventListener("abort", onStickGone);
     detach?.();
     qmp?.close();
     for (const t of timers) clearTimeout(t);

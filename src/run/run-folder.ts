@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -11,15 +11,16 @@ export function runFolderCandidates(env: NodeJS.ProcessEnv, platform: NodeJS.Pla
 
 /**
  * Makes this session's run folder (the NBD and QMP sockets, the decoded boot files, a copy of
- * the player when the stick cannot run it): in the first candidate where one can be made and
- * `usable` (say, "a program copied here runs") holds. Returns the folder; the caller removes it.
+ * the player when the stick cannot run it, the player's home): with `make` (which journals it)
+ * in the first candidate where one can be made and `usable` (say, "a program copied here runs")
+ * holds. Returns the folder; the session's residue wipes it.
  */
-export async function createRunFolder(candidates: string[], usable?: (dir: string) => Promise<boolean>): Promise<string> {
+export async function createRunFolder(candidates: string[], make: (base: string) => Promise<string>, usable?: (dir: string) => Promise<boolean>): Promise<string> {
   const tried: string[] = [];
   for (const base of candidates) {
     let dir: string;
     try {
-      dir = await mkdtemp(join(base, "stickvm-run-"));
+      dir = await make(base);
     } catch (err) {
       tried.push(`${base} (${(err as Error).message})`);
       continue;

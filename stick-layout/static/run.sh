@@ -45,7 +45,8 @@ if [ -z "$dir" ]; then
 fi
 
 if [ $# -eq 0 ]; then set -- run; fi
-"$dir/stickvm" "$@" --stick "$stick"
+# the launcher journals this copy on the stick, so that a crash does not leave it behind either
+STICKVM_LAUNCHER_COPY="$dir" "$dir/stickvm" "$@" --stick "$stick"
 status=$?
 cleanup
 dir=''

@@ -91,6 +91,8 @@ test("the demo stick through sh run.sh and the Linux executable: /home is kept, 
     });
     const runtime = join(dir, "runtime");
     await mkdir(runtime);
+    // HOME is `dir`: a kiosk session (the demo's policy) must leave nothing in it, not even ~/.cache
+    const home = (await readdir(dir)).sort();
 
     const first = start(stick, runtime);
     await first.type("echo kept > /home/marker; echo gone > /root/outside; sync; poweroff");
@@ -116,6 +118,8 @@ test("the demo stick through sh run.sh and the Linux executable: /home is kept, 
     assert.equal(r3.code, 0, r3.stderr);
     assert.match(r3.stdout, /\nunsynced\n/, "the write before Ctrl-C reached the stick: the guest flushed it while powering off");
     assert.deepEqual(await readdir(runtime), [], "nothing is left in the RAM folder");
+    assert.deepEqual((await readdir(dir)).sort(), home, "nothing new in HOME");
+    for (const r of [r1, r2, r3]) assert.match(r.stderr, /wiped this session's files on the host: [1-9]\d* folders/);
   } finally {
     if (noexec) spawnSync("umount", [mountPoint]);
   }

@@ -1,10 +1,12 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdir, readdir } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
 import { canExecuteIn, createRunFolder, runFolderCandidates } from "../../src/run/run-folder.js";
 import { tempDir } from "../helpers/sticks.js";
+
+const make = (base: string): Promise<string> => mkdtemp(join(base, "stickvm-run-"));
 
 test("run folder candidates: RAM-backed folders first on Linux, the temp folder last", () => {
   const linux = runFolderCandidates({ XDG_RUNTIME_DIR: "/run/user/1000" }, "linux");
@@ -20,10 +22,10 @@ test("createRunFolder skips a missing folder and one that fails the check; says 
   const good = join(dir, "good");
   await mkdir(bad);
   await mkdir(good);
-  const made = await createRunFolder([join(dir, "missing"), bad, good], (d) => Promise.resolve(d.startsWith(good)));
+  const made = await createRunFolder([join(dir, "missing"), bad, good], make, (d) => Promise.resolve(d.startsWith(good)));
   assert.ok(made.startsWith(join(good, "stickvm-run-")), made);
   assert.deepEqual(await readdir(bad), [], "the rejected folder's attempt is removed");
-  await assert.rejects(createRunFolder([join(dir, "missing"), bad], () => Promise.resolve(false)), /tried .*missing .*bad \(programs cannot run there\)/);
+  await assert.rejects(createRunFolder([join(dir, "missing"), bad], make, () => Promise.resolve(false)), /tried .*missing .*bad \(programs cannot run there\)/);
 });
 
 const root = process.getuid?.() === 0;

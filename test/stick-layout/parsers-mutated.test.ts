@@ -7,6 +7,7 @@ import { parsePublicKeyFile, parseSecretKeyFile } from "../../stick-layout/admin
 import { ChunkIndex } from "../../stick-layout/chunk-index.js";
 import { indexFileName, manifestFileName, packFileName, STICK_FILES } from "../../stick-layout/format.js";
 import { encodeSignedBootManifest, parseBootManifest, type BootManifest } from "../../stick-layout/boot-manifest.js";
+import { bootProfileKey, encodeBootProfile, parseBootProfile } from "../../stick-layout/boot-profile.js";
 import { encodeHeaderCopy, headerMacValid, NewerFormatError, parseHeaderCopy, parseHeaderFile, type StickHeader } from "../../stick-layout/header.js";
 import { parseKeySlots } from "../../stick-layout/keyslots.js";
 import { parseManifest } from "../../stick-layout/manifest.js";
@@ -77,6 +78,13 @@ test("stick file parsers refuse damaged input with a layout error and never cras
   const index = ChunkIndex.parse(await file(indexFileName(1)));
   const first = index.entryAt(0);
   fuzz("pack record", pack.subarray(first.offset, first.offset + first.length), parseRecord);
+});
+
+test("the boot profile parser refuses damaged slots with a layout error and never crashes", () => {
+  const stickId = randomBytes(16);
+  const key = bootProfileKey(randomBytes(32), stickId);
+  const bytes = encodeBootProfile(key, stickId, { sequence: 4, baseVersion: 1, recordedMs: Date.now(), durationMs: 1000, ids: randomBytes(32 * 20) });
+  fuzz("boot profile", bytes, (b) => parseBootProfile(key, stickId, 0, b));
 });
 
 function v1Header(): StickHeader {

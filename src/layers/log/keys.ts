@@ -26,4 +26,11 @@ export class LogKeys {
     }
     return k;
   }
+
+  /** Overwrites the derived keys (the caller's key is the caller's to wipe). */
+  wipe(): void {
+    this.superblockMac.fill(0);
+    for (const k of this.dataKeys.values()) k.fill(0);
+    this.dataKeys.clear();
+  }
 }

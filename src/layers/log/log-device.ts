@@ -230,6 +230,7 @@ export class LogDevice implements BlockDevice {
         await this.checkpointing?.done.catch(() => undefined);
         await this.syncingAhead;
         await this.p.segments.closeAll();
+        this.p.keys.wipe();
       }
     });
     this.queue = run.catch(() => undefined);
