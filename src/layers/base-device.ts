@@ -100,13 +100,13 @@ export class BaseDevice extends ReadOnlyDevice {
     const unpacked = this.unpackedFor(offset, length);
     if (unpacked === undefined) return this.base.read(offset, length, (index) => this.chunk(index));
     const data = Buffer.allocUnsafe(length);
-    await this.readUnpacked(unpacked, offset, data);
+    this.readUnpacked(unpacked, offset, data);
     return data;
   }
 
   async readInto(offset: number, into: Buffer): Promise<void> {
     const unpacked = this.unpackedFor(offset, into.length);
-    if (unpacked !== undefined) await this.readUnpacked(unpacked, offset, into);
+    if (unpacked !== undefined) this.readUnpacked(unpacked, offset, into);
     else (await this.base.read(offset, into.length, (index) => this.chunk(index))).copy(into);
   }
 
@@ -119,8 +119,8 @@ export class BaseDevice extends ReadOnlyDevice {
     return this.allUnpacked(first, last) ? this.unpacked : undefined;
   }
 
-  private async readUnpacked(unpacked: UnpackedCache, offset: number, into: Buffer): Promise<void> {
-    await unpacked.readInto(offset, into);
+  private readUnpacked(unpacked: UnpackedCache, offset: number, into: Buffer): void {
+    unpacked.readInto(offset, into);
     const first = Math.floor(offset / this.chunkSize);
     const last = Math.floor((offset + into.length - 1) / this.chunkSize);
     // zero chunks are not in the file: what was read there is keystream, not zeros

@@ -1,4 +1,5 @@
-import { randomBytes } from "node:crypto";
+import { createCipheriv, randomBytes, type Cipher } from "node:crypto";
+import { readSync } from "node:fs";
 import { open, statfs, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
 import { fileError } from "../errors/errors.js";
@@ -6,8 +7,6 @@ import { DEFAULT_WIPE_PASSES } from "../securewipe/residue.js";
 import { wipeFile } from "../securewipe/wipe-file.js";
 import { WrittenRegions } from "../securewipe/written-regions.js";
 import { freeNow } from "../util/free-now.js";
-import { readDeciphered, unpackedCipher, type UnpackedKey } from "./unpacked-cipher.js";
-import { UnpackedReader } from "./unpacked-reader.js";
 
 /** Share of the host disk's free space the cache may fill at most. */
 export const UNPACKED_SHARE_OF_FREE = 0.25;
@@ -15,11 +14,8 @@ export const UNPACKED_SHARE_OF_FREE = 0.25;
 /** Reads that do not start on a 16-byte block go through one reused buffer up to this size. */
 const SCRATCH_BYTES = 1024 * 1024;
 
-/** Reads from this size go to the reader thread, when their buffer can be shared with it. */
-export const THREAD_READ_BYTES = 64 * 1024;
-
-/** Bytes the reader thread may have queued: past that, this thread reads too, so both cores work. */
-const THREAD_QUEUE_BYTES = 2 * 1024 * 1024;
+/** Bytes deciphered per cipher call: under glibc's 128 KiB mmap threshold (see decipherInPlace). */
+const DECIPHER_SLICE_BYTES = 64 * 1024;
 
 /**
  * Decoded base chunks kept on the host disk for this session, so that reading a chunk again
@@ -45,7 +41,6 @@ export class UnpackedCache {
   /** Chunks to write at the next turn of the event loop. */
   private readonly queued = new Map<number, Buffer>();
   private readonly scratch = Buffer.allocUnsafe(SCRATCH_BYTES);
-  private readonly reader: UnpackedReader;
   private readonly written = new WrittenRegions();
   /** Overwrite passes when the file is wiped at the end. */
   private wipePasses = DEFAULT_WIPE_PASSES;
@@ -53,15 +48,14 @@ export class UnpackedCache {
   private constructor(
     private readonly fh: FileHandle,
     readonly path: string,
-    /** The key in shared memory, which the reader thread reads and destroy overwrites. */
-    private readonly k: UnpackedKey,
+    private readonly key: Buffer,
+    private readonly nonce: Buffer,
     readonly chunkSize: number,
     readonly budget: number,
     chunkCount: number,
     private readonly warn: (message: string) => void,
   ) {
     this.present = new Uint8Array(chunkCount);
-    this.reader = new UnpackedReader({ fd: fh.fd, key: k.key.buffer as SharedArrayBuffer, nonce: k.nonce });
   }
 
   /** A new cache in `dir` for a disk of `size` bytes; its budget is a share of the free space unless given. */
@@ -85,9 +79,7 @@ export class UnpackedCache {
       throw fileError(err, "create", path);
     }
     const chunks = Math.ceil(o.size / o.chunkSize);
-    const key = new Uint8Array(new SharedArrayBuffer(32));
-    key.set(randomBytes(32));
-    const cache = new UnpackedCache(fh, path, { key, nonce: randomBytes(8) }, o.chunkSize, budget, chunks, o.warn);
+    const cache = new UnpackedCache(fh, path, randomBytes(32), randomBytes(8), o.chunkSize, budget, chunks, o.warn);
     if (o.wipePasses !== undefined) cache.wipePasses = o.wipePasses;
     return cache;
   }
@@ -101,24 +93,61 @@ export class UnpackedCache {
     return this.stored;
   }
 
+  /** AES-CTR from `offset` (a multiple of 16): encrypts and decrypts alike. */
+  private cipher(offset: number): Cipher {
+    const iv = Buffer.alloc(16);
+    this.nonce.copy(iv, 0);
+    iv.writeBigUInt64BE(BigInt(offset / 16), 8);
+    return createCipheriv("aes-256-ctr", this.key, iv);
+  }
+
   /**
    * Bytes [offset, offset + into.length) as stored, into `into`; the caller has checked that
-   * every chunk there was stored. A long read into shared memory (the NBD server's reply
-   * buffers) goes to the reader thread, unless the thread is that far behind already; the
-   * rest is read here, synchronously: the file was written by this session and is read back
-   * from the page cache, where a short pread costs less than handing it to a thread and back.
+   * every chunk there was stored. Only the range is read and deciphered (CTR starts at any
+   * 16-byte block). The read is synchronous: the file was written by this session and is read
+   * back from the page cache, where a pread costs less than handing it to a thread and back.
    */
-  async readInto(offset: number, into: Uint8Array): Promise<void> {
+  readInto(offset: number, into: Buffer): void {
+    const head = offset % 16;
+    if (head === 0) {
+      this.readFully(into, offset);
+      this.decipherInPlace(into, offset);
+      return;
+    }
+    // the cipher starts at the 16-byte block that holds `offset`
+    const start = offset - head;
+    const total = into.length + head;
+    const raw = total <= SCRATCH_BYTES ? this.scratch.subarray(0, total) : Buffer.allocUnsafe(total);
+    this.readFully(raw, start);
+    this.decipherInPlace(raw, start);
+    raw.copy(into, 0, head);
+  }
+
+  private readFully(buf: Buffer, position: number): void {
     try {
-      if (this.toThread(into)) await this.reader.read(offset, into);
-      else readDeciphered(this.fh.fd, this.k, offset, into, this.scratch);
+      for (let done = 0; done < buf.length; ) {
+        const n = readSync(this.fh.fd, buf, done, buf.length - done, position + done);
+        if (n === 0) throw new Error("the file is shorter than what was stored in it");
+        done += n;
+      }
     } catch (err) {
       throw fileError(err, "read", this.path);
     }
   }
 
-  private toThread(into: Uint8Array): boolean {
-    return into.length >= THREAD_READ_BYTES && into.buffer instanceof SharedArrayBuffer && this.reader.usable && this.reader.queuedBytes < THREAD_QUEUE_BYTES;
+  /**
+   * Deciphers `buf`, which holds the file from `offset` (a multiple of 16), in place, slice by
+   * slice: the cipher returns each slice in a new buffer, whose memory is freed once copied, so the
+   * next slice reuses the same heap memory, where a whole 256 KiB read would be mapped afresh (a
+   * page fault each 4 KiB) every time.
+   */
+  private decipherInPlace(buf: Buffer, offset: number): void {
+    const cipher = this.cipher(offset);
+    for (let at = 0; at < buf.length; at += DECIPHER_SLICE_BYTES) {
+      const out = cipher.update(buf.subarray(at, at + DECIPHER_SLICE_BYTES));
+      out.copy(buf, at);
+      freeNow(out);
+    }
   }
 
   /**
@@ -152,7 +181,7 @@ export class UnpackedCache {
   private async writeRun(run: number[], chunks: Map<number, Buffer>): Promise<void> {
     const first = run[0] ?? 0;
     const offset = first * this.chunkSize;
-    const cipher = unpackedCipher(this.k, offset);
+    const cipher = this.cipher(offset);
     const sealed = run.map((i) => cipher.update(chunks.get(i) ?? Buffer.alloc(0)));
     this.written.mark(offset, run.length * this.chunkSize);
     const done = this.write(sealed, offset).then(
@@ -186,8 +215,7 @@ export class UnpackedCache {
   async destroy(): Promise<void> {
     this.off = true;
     await Promise.all(this.writing);
-    await this.reader.close();
-    this.k.key.fill(0);
+    this.key.fill(0);
     await this.fh.close().catch(() => undefined);
     await wipeFile(this.path, this.wipePasses, this.written.regions());
   }

@@ -13,11 +13,8 @@ export const MAX_OPTION_BYTES = 64 * 1024;
 export const MAX_REQUESTS_IN_FLIGHT = 64;
 export const MAX_BYTES_IN_FLIGHT = 4 * 1024 * 1024;
 
-/**
- * READ reply buffers kept for reuse, lent or free, across every connection (read-buffers.ts):
- * enough for what nbdcopy's four connections keep in flight.
- */
-export const POOLED_READ_BYTES = 16 * 1024 * 1024;
+/** READ reply buffers kept for reuse, lent or free, across every connection (read-buffers.ts). */
+export const POOLED_READ_BYTES = 8 * 1024 * 1024;
 
 /** Descriptors in one BLOCK_STATUS reply; clients ask again from where it stops. */
 export const MAX_EXTENTS_PER_REPLY = 16 * 1024;

@@ -7,8 +7,7 @@ export const MAX_POOLED_READ = 1024 * 1024;
 /**
  * Buffers that devices with `readInto` fill and the socket sends, taken back once sent. A
  * fresh large buffer per read costs the process new pages (a page fault each 4 KiB, and the
- * pages zeroed) and the garbage collector a buffer to find; a reused one costs neither. Pooled
- * buffers are shared memory, which a device may fill on a thread of its own.
+ * pages zeroed) and the garbage collector a buffer to find; a reused one costs neither.
  * Sizes are powers of two from 4 KiB to MAX_POOLED_READ; a read gets a view of the right
  * length. At most `maxBytes` are pooled (lent or free): past that, and for longer reads,
  * `take` hands out a plain buffer, which `give` ignores.
@@ -34,8 +33,8 @@ export class ReadBuffers {
     if (whole === undefined) {
       if (this.bytes + size > this.maxBytes) this.dropFree(size);
       if (this.bytes + size > this.maxBytes) return Buffer.allocUnsafeSlow(length);
-      // memory of its own, so that `give` finds the size from it; shared, so that a device may fill it on another thread
-      whole = Buffer.from(new SharedArrayBuffer(size));
+      // memory of its own, so that `give` finds the size from it
+      whole = Buffer.allocUnsafeSlow(size);
       this.bytes += size;
     }
     this.lent.add(whole.buffer);

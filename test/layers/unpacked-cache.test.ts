@@ -1,11 +1,10 @@
 import assert from "node:assert/strict";
-import { readdir, readFile, truncate, writeFile } from "node:fs/promises";
+import { readdir, readFile, writeFile } from "node:fs/promises";
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { openStick, type OpenStick } from "../../src/chunkstore/open-stick.js";
-import { StickvmError } from "../../src/errors/errors.js";
 import { BaseDevice } from "../../src/layers/base-device.js";
 import { UnpackedCache } from "../../src/layers/unpacked-cache.js";
 import { adminKey, fastBuild, PASSPHRASE, tempDir, writeImage } from "../helpers/sticks.js";
@@ -100,10 +99,9 @@ test("a read deciphers just its range: unaligned offsets, across chunks and ciph
   // the base hands out whole chunks, the last one padded with zeros
   for (const i of chunks) cache.store(i, Buffer.concat([disk.subarray(i * CHUNK, (i + 1) * CHUNK)], CHUNK));
   await settled(cache, chunks);
-  // shared memory, from 64 KiB, is read on the reader thread; the rest here
-  const read = async (offset: number, length: number, shared = false): Promise<Buffer> => {
-    const into = shared ? Buffer.from(new SharedArrayBuffer(length)).fill(0xee) : Buffer.alloc(length, 0xee);
-    await cache.readInto(offset, into);
+  const read = (offset: number, length: number): Buffer => {
+    const into = Buffer.alloc(length, 0xee);
+    cache.readInto(offset, into);
     return into;
   };
   const ranges: [number, number][] = [
@@ -120,34 +118,10 @@ test("a read deciphers just its range: unaligned offsets, across chunks and ciph
     [0, size],
     [7, size - 7],
   ];
-  for (const shared of [false, true]) {
-    for (const [offset, length] of ranges) {
-      assert.ok((await read(offset, length, shared)).equals(disk.subarray(offset, offset + length)), `range ${offset}+${length}${shared ? ", shared" : ""}`);
-    }
+  for (const [offset, length] of ranges) {
+    assert.ok(read(offset, length).equals(disk.subarray(offset, offset + length)), `range ${offset}+${length}`);
   }
-  // reads asked for together go to the thread together
-  const together = await Promise.all(ranges.map(([offset, length]) => read(offset, length, true)));
-  together.forEach((got, i) => {
-    const [offset, length] = ranges[i] ?? [0, 0];
-    assert.ok(got.equals(disk.subarray(offset, offset + length)), `range ${offset}+${length}, asked for together`);
-  });
-  const first = await read(100, 50);
-  await read(200, 50);
+  const first = read(100, 50);
+  read(200, 50);
   assert.ok(first.equals(disk.subarray(100, 150)), "a later read does not change what an earlier one returned");
-});
-
-test("a read the reader thread cannot make fails with the file's error; destroy fails reads still pending", async (t) => {
-  const dir = await tempDir(t);
-  const size = 8 * CHUNK;
-  const cache = await UnpackedCache.create({ dir, size, chunkSize: CHUNK, budget: 1 << 30, warn: (m) => assert.fail(m) });
-  const chunks = Array.from({ length: 8 }, (_, i) => i);
-  for (const i of chunks) cache.store(i, randomBytes(CHUNK));
-  await settled(cache, chunks);
-  const shared = (): Buffer => Buffer.from(new SharedArrayBuffer(2 * CHUNK));
-  // the file loses what was stored: a threaded read finds it shorter
-  await truncate(cache.path, CHUNK);
-  await assert.rejects(cache.readInto(2 * CHUNK, shared()), (err: Error) => err instanceof StickvmError && err.code === "IO" && err.message.includes(cache.path));
-  const pending = assert.rejects(cache.readInto(0, shared()), /closed/);
-  await cache.destroy();
-  await pending;
 });
