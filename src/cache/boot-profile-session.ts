@@ -3,8 +3,10 @@ import { bootProfileKey, profileChunkCount, type BootProfile } from "../../stick
 import { loadBootProfile, saveBootProfile } from "./boot-profile-file.js";
 import { BootPrefetch, type PrefetchRead, type PrefetchStats } from "./boot-prefetch.js";
 import { BootProfileRecorder } from "./boot-profile-recorder.js";
+import { CacheWarm } from "./cache-warm.js";
+import type { WarmResult } from "./cache-warm-worker.js";
 import type { HostCache } from "./host-cache.js";
-import { planPrefetch } from "./prefetch-plan.js";
+import { heldInOrder, planPrefetch } from "./prefetch-plan.js";
 
 /** A session records the chunks it reads in its first 3 minutes: a boot, and the first apps started after it. */
 export const RECORD_WINDOW_MS = 3 * 60 * 1000;
@@ -24,6 +26,8 @@ export interface ProfileStats {
   /** Chunks in the profile the stick had at the start (undefined: none). */
   found: number | undefined;
   prefetch: PrefetchStats | undefined;
+  /** Host cache entries of the profile's chunks read ahead into the host's page cache (undefined: none were held). */
+  warmed: number | undefined;
   /** Chunks recorded this session, and whether they were saved on the stick. */
   recorded: number;
   saved: boolean;
@@ -61,6 +65,7 @@ export class BootProfileSession {
     private readonly key: Buffer,
     private readonly found: BootProfile | undefined,
     private readonly prefetch: BootPrefetch | undefined,
+    private readonly warm: CacheWarm | undefined,
   ) {
     const ms = o.options.recordMs === undefined ? RECORD_WINDOW_MS : o.options.recordMs;
     if (ms !== null) {
@@ -77,8 +82,12 @@ export class BootProfileSession {
     const { profile, problems } = await loadBootProfile(o.stickDir, key, o.stickId);
     for (const p of problems) o.warn(`the stick's boot profile: ${p}; ${profile ? "the other slot is used" : "this start has none"}`);
     let prefetch: BootPrefetch | undefined;
+    let warm: CacheWarm | undefined;
     if (profile !== undefined && o.options.prefetch !== false && o.cache?.isOn === true) {
       const cache = o.cache;
+      // what the cache holds already, read ahead from the host disk while the stick is read for the rest
+      const held = heldInOrder(profile.ids, (id) => cache.holds(id));
+      if (held.length > 0) warm = new CacheWarm(cache.dir, held);
       const spans = planPrefetch({ ids: profile.ids, locate: o.locate, held: (id) => cache.holds(id), budgetBytes: cache.prefetchBudget });
       if (spans.length > 0) {
         prefetch = new BootPrefetch({
@@ -93,7 +102,7 @@ export class BootProfileSession {
         });
       }
     }
-    return new BootProfileSession(o, key, profile, prefetch);
+    return new BootProfileSession(o, key, profile, prefetch, warm);
   }
 
   /** A chunk asked for (called for every chunk read that reaches the stick's store, cached or not). */
@@ -104,6 +113,11 @@ export class BootProfileSession {
   /** Resolves when the prefetch has ended (undefined: there was none). */
   async prefetchDone(): Promise<PrefetchStats | undefined> {
     return this.prefetch?.done;
+  }
+
+  /** Resolves when the read-ahead of held entries has ended (undefined: there was none). */
+  async warmDone(): Promise<WarmResult | undefined> {
+    return this.warm?.done;
   }
 
   /** The prefetch's counters so far (undefined: there is none). */
@@ -138,12 +152,13 @@ export class BootProfileSession {
   async close(): Promise<ProfileStats> {
     clearTimeout(this.timer);
     const prefetch = await this.prefetch?.stop();
+    const warmed = await this.warm?.stop();
     if (this.recorder.recording) {
       this.recorder.stop();
       if (this.o.options.saveAtClose === true || this.found === undefined) this.saving = this.save();
     }
     await this.saving;
     this.key.fill(0);
-    return { found: this.found && profileChunkCount(this.found), prefetch, recorded: this.recorder.chunks, saved: this.saved };
+    return { found: this.found && profileChunkCount(this.found), prefetch, warmed: warmed?.files, recorded: this.recorder.chunks, saved: this.saved };
   }
 }

@@ -61,3 +61,17 @@ export function planPrefetch(o: PlanInput): PrefetchSpan[] {
   }
   return spans;
 }
+
+/** The profile's ids (deduplicated, in its order) of the chunks `held` says the host cache holds, back to back. */
+export function heldInOrder(ids: Buffer, held: (id: Uint8Array) => boolean): Uint8Array {
+  const seen = new Set<string>();
+  const out: Buffer[] = [];
+  for (let at = 0; at + CHUNK_ID_BYTES <= ids.length; at += CHUNK_ID_BYTES) {
+    const id = ids.subarray(at, at + CHUNK_ID_BYTES);
+    const key = id.toString("hex");
+    if (seen.has(key) || !held(id)) continue;
+    seen.add(key);
+    out.push(id);
+  }
+  return Uint8Array.from(Buffer.concat(out));
+}

@@ -18,8 +18,9 @@ function describeProfile(p: ProfileStats): string {
   const found = p.found === undefined ? "the stick had none" : `the stick's has ${p.found} chunks`;
   const f = p.prefetch;
   const prefetch = f === undefined ? "" : `; prefetched ${f.stored} chunks in ${f.reads} reads (${mib(f.readBytes)})${f.complete ? "" : ", stopped early"}`;
+  const warmed = p.warmed === undefined ? "" : `; read ${p.warmed} host cache entries ahead`;
   const recorded = p.recorded === 0 ? "" : `; recorded ${p.recorded} chunks${p.saved ? ", saved on the stick" : ""}`;
-  return `boot profile: ${found}${prefetch}${recorded}`;
+  return `boot profile: ${found}${prefetch}${warmed}${recorded}`;
 }
 
 /** Lines for the log at a session's end. */
@@ -36,7 +37,7 @@ export function sessionStatsLines(s: SessionStats): string {
   const groups: [string, object | undefined][] = [
     ["cache", s.cache],
     ["stick", s.stickReads],
-    ["profile", s.profile && { found: s.profile.found, recorded: s.profile.recorded, saved: s.profile.saved }],
+    ["profile", s.profile && { found: s.profile.found, warmed: s.profile.warmed, recorded: s.profile.recorded, saved: s.profile.saved }],
     ["prefetch", s.profile?.prefetch],
   ];
   return groups

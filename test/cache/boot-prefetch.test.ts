@@ -1,8 +1,11 @@
 import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
 import { BootPrefetch, type PrefetchRead } from "../../src/cache/boot-prefetch.js";
+import { CacheWarm } from "../../src/cache/cache-warm.js";
+import { writeEntry } from "../../src/cache/entry-files.js";
 import { planPrefetch } from "../../src/cache/prefetch-plan.js";
 import type { BootProfileOptions } from "../../src/cache/boot-profile-session.js";
 import { openStick, type OpenStick } from "../../src/chunkstore/open-stick.js";
@@ -16,12 +19,14 @@ const BOOT_ORDER = [40, 3, 27, 11, 46, 0, 19, 33, 7, 24, 44, 15, 30, 2, 38, 21, 
 
 type T = Parameters<typeof tempDir>[0];
 
-/** A stick of random chunks over several packs of 1 MiB. */
-async function multiPackStick(t: T): Promise<{ stick: string; bytes: Buffer; dir: string }> {
+/** A stick of random chunks over several packs of 1 MiB; `trusted`: its policy keeps the host cache between sessions. */
+async function multiPackStick(t: T, trusted = false): Promise<{ stick: string; bytes: Buffer; dir: string }> {
   const dir = await tempDir(t);
   const { path, bytes } = await writeImage(dir, [{ random: CHUNKS * CHUNK }]);
   const stick = join(dir, "stick");
-  await fastBuild({ image: path, out: stick, signingKey: await adminKey(dir), packLimit: 1024 * 1024 });
+  const policy = join(dir, "policy.json");
+  await writeFile(policy, JSON.stringify(trusted ? { host: "trusted" } : {}));
+  await fastBuild({ image: path, out: stick, signingKey: await adminKey(dir), packLimit: 1024 * 1024, policy });
   return { stick, bytes, dir };
 }
 
@@ -134,4 +139,56 @@ test("a profile that cannot be written on the stick is a warning, not a failed s
   await s.close();
   assert.equal(s.stats().profile?.saved, false);
   assert.match(warnings.join("\n"), /the boot profile could not be saved on the stick \(.*boot-profile-1\.bin.*\); the next start has none/);
+});
+
+test("a warm start reads the entries of the profile's chunks the cache holds ahead of the guest; the prefetch fetches the rest", async (t) => {
+  const { stick, bytes, dir } = await multiPackStick(t, true);
+  const cacheRoot = join(dir, "cache");
+  await recordProfile(stick, bytes, cacheRoot); // it read BOOT_ORDER through this cache: every chunk is held
+
+  // the entry of the profile's 5th chunk is gone before the next start
+  const borrow = await open(stick, cacheRoot, { prefetch: false });
+  const gone = baseIds(borrow)[BOOT_ORDER[4] ?? -1];
+  assert.ok(gone && borrow.cache);
+  const hex = gone.toString("hex");
+  await borrow.close();
+  await rm(join(borrow.cache.dir, "chunks", hex.slice(0, 2), hex));
+
+  const s = await open(stick, cacheRoot, {});
+  assert.equal((await s.profile?.prefetchDone())?.stored, 1, "the one missing chunk comes from the stick");
+  const warm = await s.profile?.warmDone();
+  assert.equal(warm?.files, BOOT_ORDER.length - 1);
+  // entries are the sealed chunks: random data does not compress, so each is a chunk and a little more
+  assert.ok(warm.bytes > (BOOT_ORDER.length - 1) * CHUNK && warm.bytes < BOOT_ORDER.length * (CHUNK + 1024), `${warm.bytes} bytes read ahead`);
+  await boot(s, bytes, BOOT_ORDER);
+  await s.close();
+  const stats = s.stats();
+  assert.equal(stats.profile?.warmed, BOOT_ORDER.length - 1);
+  assert.equal(stats.cache?.hits, BOOT_ORDER.length);
+  assert.equal(stats.cache.misses, 0);
+});
+
+test("the read-ahead passes over an entry that is gone, reads the others in full, and stops when asked", async (t) => {
+  const dir = await tempDir(t);
+  const ids = [1, 2, 3, 4].map((n) => Buffer.alloc(32, n));
+  const sizes = [1000, 70_000, 300_000]; // the last longer than the thread's read buffer
+  ids.slice(0, 3).forEach((id, i) => { writeEntry(dir, id, randomBytes(sizes[i] ?? 0)); });
+  // the missing one is second: what comes after it is read too
+  const warm = new CacheWarm(dir, Buffer.concat([ids[0], ids[3], ids[1], ids[2]].map((x) => x ?? Buffer.alloc(0))));
+  assert.deepEqual(await warm.done, { files: 3, bytes: 371_000 });
+  assert.deepEqual(await warm.stop(), { files: 3, bytes: 371_000 });
+  // stopped before it starts: it reads at most the entry it was on
+  const stopped = new CacheWarm(dir, Buffer.concat(Array.from({ length: 2000 }, () => ids[2] ?? Buffer.alloc(0))));
+  const r = await stopped.stop();
+  assert.ok(r !== undefined && r.files < 2000, `${String(r?.files)} of 2000 read`);
+});
+
+test("a start with an empty cache reads nothing ahead: the prefetch brings the chunks in", async (t) => {
+  const { stick, bytes, dir } = await multiPackStick(t);
+  await recordProfile(stick, bytes, join(dir, "cache-a"));
+  const s = await open(stick, join(dir, "cache-b"), {});
+  assert.equal(await s.profile?.warmDone(), undefined);
+  assert.equal((await s.profile?.prefetchDone())?.stored, BOOT_ORDER.length);
+  await s.close();
+  assert.equal(s.stats().profile?.warmed, undefined);
 });

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { ChunkLocation } from "../../stick-layout/chunk-index.js";
-import { planPrefetch, PREFETCH_GAP_BYTES, PREFETCH_SPAN_BYTES } from "../../src/cache/prefetch-plan.js";
+import { heldInOrder, planPrefetch, PREFETCH_GAP_BYTES, PREFETCH_SPAN_BYTES } from "../../src/cache/prefetch-plan.js";
 
 /** Ids 0..n-1 as 32-byte values whose first byte is the number. */
 function id(n: number): Buffer {
@@ -50,4 +50,14 @@ test("a gap up to the limit is read through; one byte more, or a span past its c
   const big = (offset: number): ChunkLocation => ({ pack: 0, offset, length: PREFETCH_SPAN_BYTES / 2 });
   assert.equal(plan([1, 2], { 1: big(0), 2: big(PREFETCH_SPAN_BYTES / 2) }).length, 1);
   assert.equal(plan([1, 2], { 1: big(0), 2: big(PREFETCH_SPAN_BYTES / 2 + 1) }).length, 2);
+});
+
+test("heldInOrder keeps the profile's order, once per chunk, and only what the cache holds", () => {
+  const ids = Buffer.concat([id(5), id(1), id(5), id(9), id(2), id(1), id(7)]);
+  const held = new Set([1, 2, 5, 7]);
+  const out = heldInOrder(ids, (x) => held.has(x[0] ?? -1));
+  assert.deepEqual(Buffer.from(out), Buffer.concat([id(5), id(1), id(2), id(7)]));
+  assert.equal(heldInOrder(ids, () => false).length, 0);
+  // a torn tail (fewer than 32 bytes) is not an id
+  assert.equal(heldInOrder(Buffer.concat([id(1), Buffer.alloc(5, 1)]), () => true).length, 32);
 });
