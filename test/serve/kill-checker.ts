@@ -46,12 +46,17 @@ export class RegionModel {
   }
 
   /**
-   * Writes and flushes until the connection breaks (the server was killed). Resolves with
-   * the number of flushes acknowledged; any NBD error reply before the break rejects.
+   * Writes and flushes until the connection breaks (the server was killed) or, when
+   * `errorsEnd`, until the server answers with an error (the stick went); otherwise an error
+   * reply rejects. Resolves with the number of flushes acknowledged and the error seen.
    */
-  async hammer(socketPath: string, random: () => number): Promise<number> {
+  async hammer(socketPath: string, random: () => number, errorsEnd = false): Promise<{ flushes: number; error?: number }> {
     const client = await RawClient.connect(socketPath);
     let flushes = 0;
+    const failed = (what: string, error: number): { flushes: number; error: number } => {
+      if (errorsEnd) return { flushes, error };
+      throw new Error(`${this.region.name}: ${what} answered NBD error ${error}`);
+    };
     try {
       await client.go(this.region.name, { meta: false });
       const acked = [...this.durable];
@@ -70,7 +75,7 @@ export class RegionModel {
           payload: Buffer.concat(blocks.map((b) => checkBlock(b, v))),
         });
         const w = await client.reply();
-        if (w.error !== 0) throw new Error(`${this.region.name}: write answered NBD error ${w.error}`);
+        if (w.error !== 0) return failed("write", w.error);
         for (const b of blocks) {
           acked[b] = v;
           if (fua) this.durable[b] = v;
@@ -79,14 +84,14 @@ export class RegionModel {
         const promised = [...acked];
         client.sendRequest(P.NBD_CMD_FLUSH, { handle: handle++ });
         const f = await client.reply();
-        if (f.error !== 0) throw new Error(`${this.region.name}: flush answered NBD error ${f.error}`);
+        if (f.error !== 0) return failed("flush", f.error);
         promised.forEach((v2, b) => {
           if (v2 > (this.durable[b] ?? 0)) this.durable[b] = v2;
         });
         flushes += 1;
       }
     } catch (err) {
-      if (err instanceof Error && /connection closed|ECONNRESET|EPIPE/.test(err.message)) return flushes;
+      if (err instanceof Error && /connection closed|ECONNRESET|EPIPE/.test(err.message)) return { flushes };
       throw err;
     } finally {
       client.destroy();

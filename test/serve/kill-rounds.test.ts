@@ -89,7 +89,7 @@ test(`${ROUNDS} rounds of kill -9 during fio writes with flushes: every flushed 
     const hammers = checked.map((m) => m.hammer(socket, () => random(1 << 30) / (1 << 30)));
     await new Promise((r) => setTimeout(r, 300 + random(1200)));
     await killNow(s);
-    for (const n of await Promise.all(hammers)) flushes += n;
+    for (const h of await Promise.all(hammers)) flushes += h.flushes;
     await Promise.all(loads.map(exited));
 
     s = await serve(["--stick", stick, "--socket", socket]);
