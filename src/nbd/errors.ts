@@ -16,8 +16,11 @@ export interface NbdError {
   errno: number;
   /** A short message for a structured error chunk. */
   message: string;
-  /** True when the error is not one a layer is expected to raise: worth a log line. */
-  unexpected: boolean;
+  /**
+   * True when the error is worth a log line: a failure of the server or of the stick under it
+   * (a pulled stick, a failing flash), not a request the server refused as it should.
+   */
+  worthLogging: boolean;
 }
 
 /**
@@ -25,23 +28,24 @@ export interface NbdError {
  * WRITE and WRITE_ZEROES, EINVAL for everything else, as the spec's "Error values" asks.
  */
 export function toNbdError(err: unknown, storesData: boolean): NbdError {
-  if (err instanceof BadRequestError) return { errno: NBD_EINVAL, message: err.message, unexpected: false };
-  if (err instanceof BeyondEndError) return { errno: storesData ? NBD_ENOSPC : NBD_EINVAL, message: err.message, unexpected: false };
+  if (err instanceof BadRequestError) return { errno: NBD_EINVAL, message: err.message, worthLogging: false };
+  if (err instanceof BeyondEndError) return { errno: storesData ? NBD_ENOSPC : NBD_EINVAL, message: err.message, worthLogging: false };
   if (err instanceof StickvmError) {
     switch (err.code) {
       case "READ_ONLY":
-        return { errno: NBD_EPERM, message: err.message, unexpected: false };
+        return { errno: NBD_EPERM, message: err.message, worthLogging: false };
       case "NO_SPACE":
-        return { errno: NBD_ENOSPC, message: err.message, unexpected: false };
+        return { errno: NBD_ENOSPC, message: err.message, worthLogging: false };
       case "OUT_OF_RANGE":
-        return { errno: storesData ? NBD_ENOSPC : NBD_EINVAL, message: err.message, unexpected: false };
+        return { errno: storesData ? NBD_ENOSPC : NBD_EINVAL, message: err.message, worthLogging: false };
       case "CHUNK_MISSING":
       case "CHUNK_INVALID":
+        return { errno: NBD_EIO, message: err.message, worthLogging: false };
       case "IO":
-        return { errno: NBD_EIO, message: err.message, unexpected: false };
+        return { errno: NBD_EIO, message: err.message, worthLogging: true };
       default:
-        return { errno: NBD_EIO, message: err.message, unexpected: true };
+        return { errno: NBD_EIO, message: err.message, worthLogging: true };
     }
   }
-  return { errno: NBD_EIO, message: "internal server error", unexpected: true };
+  return { errno: NBD_EIO, message: "internal server error", worthLogging: true };
 }

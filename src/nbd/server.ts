@@ -4,6 +4,7 @@ import { Connection } from "./connection.js";
 import { POOLED_READ_BYTES } from "./limits.js";
 import { ReadBuffers } from "./read-buffers.js";
 import type { NbdExports, NbdLog } from "./session.js";
+import { quietRepeats } from "./quiet-repeats.js";
 
 export type { NbdExport, NbdExports, NbdLog } from "./session.js";
 
@@ -45,7 +46,7 @@ function boundPort(server: Server): number {
 }
 
 export async function startNbdServer(options: NbdServerOptions): Promise<NbdServer> {
-  const log: NbdLog = options.log ?? (() => undefined);
+  const log: NbdLog = quietRepeats(options.log ?? (() => undefined));
   const connections = new Set<Connection>();
   const buffers = new ReadBuffers(POOLED_READ_BYTES);
   // Half-open sockets stay open so that requests sent before a client's FIN still get replies.

@@ -8,6 +8,7 @@ import { blockStatusChunk, errorChunk, noneChunk, offsetDataHeader, simpleReply 
 import type { ReadBuffers } from "./read-buffers.js";
 import type { ReplyWriter } from "./reply-writer.js";
 import type { NbdLog, Session } from "./session.js";
+import { StickvmError } from "../errors/errors.js";
 
 function parseRequest(h: Buffer): Request {
   if (h.readUInt32BE(0) !== NBD_REQUEST_MAGIC) throw new ProtocolViolation("bad request magic");
@@ -93,7 +94,8 @@ class Transmission {
       reply = this.replyTo(r, outcome);
     } catch (err) {
       const e = toNbdError(err, storesData(r.type));
-      if (e.unexpected) this.log("warn", `export ${this.session.name}: command ${r.type} failed: ${String(err)}`);
+      // no command name or handle in the line: one failing stick fails them all alike (quiet-repeats.ts)
+      if (e.worthLogging) this.log("warn", `export ${this.session.name}: ${err instanceof StickvmError ? err.message : String(err)}`);
       reply = [this.session.structured ? errorChunk(r.handle, e.errno, e.message) : simpleReply(r.handle, e.errno)];
     }
     this.writer.send(reply, sent);
