@@ -32,12 +32,12 @@ async function fleet(t: Parameters<typeof tempDir>[0]) {
   const user = join(dir, "user-stick");
   const admin = join(dir, "admin-stick");
   const built = await fastBuild({ image: path, out: user, signingKey: key, policy });
-  await fastBuild({ image: path, out: admin, signingKey: key, policy });
+  const adminStick = await fastBuild({ image: path, out: admin, signingKey: key, policy });
   // every other chunk of the first 32 changes: 16 new records, together in the admin's new pack
   const v2 = changedImage(v1, Array.from({ length: 16 }, (_, i) => 2 * i));
   await stage(admin, dir, v2, key);
   const www = join(dir, "www");
-  await publishRepository({ stick: admin, out: join(www, "good"), signingKey: key, lineage: "default", revoke: [built.stickId] });
+  await publishRepository({ stick: admin, out: join(www, "good"), signingKey: key, lineage: "default", revoke: [adminStick.stickId] });
   return { dir, key, port, url, user, admin, www, v1, v2, stickId: built.stickId };
 }
 
@@ -94,14 +94,19 @@ test("remote update through nginx: exact bytes stated, only missing chunks fetch
   assert.equal((await check(f.user, f.url)).kind, "up-to-date");
   assert.ok((await verifyStick(f.user, { passphrase: PASSPHRASE })).ok, "every chunk of the updated stick decodes");
 
-  // the revocation list: signed, naming the revoked stick
+  // the revocation list: signed, naming the stick it revokes and no other
   const o = await openStick(f.user, { passphrase: PASSPHRASE });
   try {
     const list = await fetchRevocationList({ url: new URL(f.url), header: o.header, timeoutMs: 5000 });
-    assert.ok(isRevoked(list, o.header.stickId));
+    assert.ok(!isRevoked(list, o.header.stickId));
+    assert.ok(isRevoked(list, (await openStick(f.admin, { passphrase: PASSPHRASE }).then(async (a) => { const id = Buffer.from(a.header.stickId); await a.close(); return id; }))));
   } finally {
     await o.close();
   }
+  // a repository whose list names this stick: the contact notes it, and the next start refuses (exit 12)
+  await publishRepository({ stick: f.admin, out: join(f.www, "revoking"), signingKey: f.key, lineage: "default", revoke: [f.stickId] });
+  await check(f.user, `http://127.0.0.1:${f.port}/revoking/`);
+  await assert.rejects(serve(["--stick", f.user, "--socket", join(f.dir, "nbd.sock")]), /exited with 12[\s\S]*was revoked by its administrator/);
 });
 
 test("remote update refusals: a tampered pack, a foreign signature, a replayed older release; the stick keeps working on its version", { skip, timeout: 10 * 60_000 }, async (t) => {
