@@ -19,8 +19,3 @@ export async function fetchRevocationList(o: { url: URL; header: Pick<StickHeade
     throw err;
   }
 }
-
-/** True when the list names this stick. */
-export function isRevoked(list: RevocationList, stickId: Uint8Array): boolean {
-  return list.stickIds.some((id) => id.equals(Buffer.from(stickId)));
-}

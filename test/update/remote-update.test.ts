@@ -10,7 +10,8 @@ import { StickvmError } from "../../src/errors/errors.js";
 import { freeLoopbackPort } from "../../src/run/free-port.js";
 import { publishRepository } from "../../src/update/publish.js";
 import { remoteUpdate, type RemoteOutcome } from "../../src/update/remote-update.js";
-import { fetchRevocationList, isRevoked } from "../../src/update/revocation-fetch.js";
+import { fetchRevocationList } from "../../src/update/revocation-fetch.js";
+import { isRevoked } from "../../src/policy/revocation.js";
 import { lastUpdateContact } from "../../src/update/update-state-file.js";
 import { exists, flipBit } from "../helpers/files.js";
 import { serve } from "../helpers/serve.js";
@@ -98,8 +99,9 @@ test("remote update through nginx: exact bytes stated, only missing chunks fetch
   const o = await openStick(f.user, { passphrase: PASSPHRASE });
   try {
     const list = await fetchRevocationList({ url: new URL(f.url), header: o.header, timeoutMs: 5000 });
-    assert.ok(!isRevoked(list, o.header.stickId));
-    assert.ok(isRevoked(list, (await openStick(f.admin, { passphrase: PASSPHRASE }).then(async (a) => { const id = Buffer.from(a.header.stickId); await a.close(); return id; }))));
+    const listed = list.stickIds.map((id) => id.toString("hex"));
+    assert.ok(!isRevoked(o.header.stickId, listed));
+    assert.ok(isRevoked(await openStick(f.admin, { passphrase: PASSPHRASE }).then(async (a) => { const id = Buffer.from(a.header.stickId); await a.close(); return id; }), listed));
   } finally {
     await o.close();
   }
