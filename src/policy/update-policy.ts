@@ -1,5 +1,4 @@
-import { CorruptStickError } from "../errors/errors.js";
-import { parsePolicyJson } from "./policy-json.js";
+import { stickPolicy } from "./policy-schema.js";
 
 /**
  * What policy.json says about base updates (FORMAT.md §27, §28):
@@ -17,23 +16,8 @@ export interface UpdatePolicy {
 export const DEFAULT_POSTPONE_LIMIT = 3;
 export const DEFAULT_CHECK_TIMEOUT_SECONDS = 10;
 
-function updateUrl(v: unknown): URL | undefined {
-  if (v === undefined) return undefined;
-  let url: URL | undefined;
-  try {
-    url = typeof v === "string" ? new URL(v) : undefined;
-  } catch {
-    url = undefined;
-  }
-  if (url === undefined || (url.protocol !== "http:" && url.protocol !== "https:")) throw new CorruptStickError(`policy.json: updateUrl must be an http or https URL, not ${JSON.stringify(v)}`);
-  return url;
-}
-
+/** The update keys, as the policy schema (policy-schema.ts) checked them: one set of rules for build, verify and start. */
 export function updatePolicy(policyBytes: Buffer | undefined): UpdatePolicy {
-  const p = policyBytes === undefined ? {} : parsePolicyJson(policyBytes);
-  const limit = p.updatePostponeLimit ?? DEFAULT_POSTPONE_LIMIT;
-  if (typeof limit !== "number" || !Number.isInteger(limit) || limit < 0) throw new CorruptStickError(`policy.json: updatePostponeLimit must be a whole number of at least 0, not ${JSON.stringify(limit)}`);
-  const timeout = p.updateCheckTimeoutSeconds ?? DEFAULT_CHECK_TIMEOUT_SECONDS;
-  if (typeof timeout !== "number" || !Number.isFinite(timeout) || timeout <= 0) throw new CorruptStickError(`policy.json: updateCheckTimeoutSeconds must be a number of seconds above 0, not ${JSON.stringify(timeout)}`);
-  return { url: updateUrl(p.updateUrl), postponeLimit: limit, checkTimeoutMs: timeout * 1000 };
+  const p = stickPolicy(policyBytes);
+  return { url: p.updateUrl === undefined ? undefined : new URL(p.updateUrl), postponeLimit: p.updatePostponeLimit, checkTimeoutMs: p.updateCheckTimeoutSeconds * 1000 };
 }
